@@ -1,0 +1,38 @@
+{
+    "name": "Contact Centre (WhatsApp + SMS)",
+    "version": "19.0.1.0.0",
+    "summary": "Omnichannel WhatsApp and SMS inbox, campaigns, automations and chatbots",
+    "description": "WhatsApp (Meta Cloud API) and SMS (Twilio, Infobip, custom HTTP gateway) contact centre: "
+    "a live inbox for agents, scheduled and keyword campaigns, templates, scripts, automations and chatbots, "
+    "with signed, idempotent provider webhooks.",
+    "category": "Marketing/Contact Centre",
+    "author": "contact_centre",
+    "license": "LGPL-3",
+    "depends": ["mail", "phone_validation", "resource"],
+    "external_dependencies": {
+        "python": ["requests", "phonenumbers", "twilio", "infobip-api-python-client"],
+    },
+    "data": [
+        "security/contact_centre_security.xml",
+        "security/ir.model.access.csv",
+        "data/ir_config_parameter_data.xml",
+        "views/contact_centre_contact_views.xml",
+        "views/contact_centre_thread_views.xml",
+        "views/contact_centre_message_views.xml",
+        "views/contact_centre_campaign_views.xml",
+        "views/contact_centre_script_views.xml",
+        "views/contact_centre_automation_views.xml",
+        "views/whatsapp_chatbot_views.xml",
+        "views/contact_centre_template_views.xml",
+        "views/contact_centre_whatsapp_config_views.xml",
+        "views/contact_centre_sms_config_views.xml",
+        "views/res_users_views.xml",
+        "views/contact_centre_menus.xml",
+    ],
+    "demo": [
+        "demo/contact_centre_demo.xml",
+    ],
+    "assets": {},
+    "application": True,
+    "installable": True,
+}

@@ -1,0 +1,209 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools.phone import InvalidPhoneNumber, to_e164
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+CHANNELS = [("whatsapp", "WhatsApp"), ("sms", "SMS")]
+
+OPT_SOURCES = [
+    ("manual", "Manual"),
+    ("keyword", "Keyword (STOP/START)"),
+    ("campaign", "Campaign enrolment"),
+    ("import", "Import"),
+    ("inbound", "Inbound message"),
+]
+
+
+class ContactCentreContact(models.Model):
+    """A person the contact centre talks to.
+
+    Delegation inheritance gives the contact its own table (numbers, opt-ins, assignment,
+    conversation figures) while name, email, company and country live on the partner.
+    """
+
+    _name = "contact.centre.contact"
+    _description = "Contact Centre Contact"
+    _inherits = {"res.partner": "partner_id"}
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "last_message_date DESC NULLS LAST, id DESC"
+
+    partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade", index=True)
+    whatsapp_number = fields.Char(
+        "WhatsApp Number", tracking=True, copy=False, help="E.164, for example +32470123456."
+    )
+    sms_number = fields.Char("SMS Number", tracking=True, copy=False, help="E.164, for example +32470123456.")
+    preferred_channel = fields.Selection(CHANNELS, default="whatsapp", required=True, tracking=True)
+    assigned_agent_id = fields.Many2one(
+        "res.users", "Assigned Agent", tracking=True, domain=lambda self: self._agent_domain()
+    )
+    opt_in_whatsapp = fields.Boolean(
+        "WhatsApp Opt-in", default=True, tracking=True, help="Unset when the contact opted out of WhatsApp."
+    )
+    opt_in_whatsapp_date = fields.Datetime("WhatsApp Opt-in Changed On", readonly=True)
+    opt_in_whatsapp_source = fields.Selection(OPT_SOURCES, "WhatsApp Opt-in Changed By", readonly=True)
+    opt_in_sms = fields.Boolean("SMS Opt-in", default=True, tracking=True, help="Unset when the contact opted out of SMS.")
+    opt_in_sms_date = fields.Datetime("SMS Opt-in Changed On", readonly=True)
+    opt_in_sms_source = fields.Selection(OPT_SOURCES, "SMS Opt-in Changed By", readonly=True)
+    cc_message_ids = fields.One2many(
+        "contact.centre.message",
+        "contact_id",
+        "Conversation Messages",
+        help="WhatsApp and SMS messages (named apart from the chatter's message_ids).",
+    )
+    thread_ids = fields.One2many("contact.centre.thread", "contact_id", "Conversations")
+    campaign_ids = fields.Many2many(
+        "contact.centre.campaign",
+        "contact_centre_campaign_contact_rel",
+        "contact_id",
+        "campaign_id",
+        "Campaigns",
+    )
+    last_inbound_date = fields.Datetime("Last Inbound", readonly=True)
+    last_whatsapp_inbound_date = fields.Datetime("Last WhatsApp Inbound", readonly=True)
+    last_outbound_date = fields.Datetime("Last Outbound", readonly=True)
+    last_message_date = fields.Datetime("Last Activity", readonly=True)
+    whatsapp_window_end = fields.Datetime(
+        "WhatsApp Window Ends",
+        compute="_compute_whatsapp_window_end",
+        store=True,
+        help="Free text can be sent on WhatsApp until 24 hours after the contact's last WhatsApp message.",
+    )
+    whatsapp_window_open = fields.Boolean("WhatsApp Window Open", compute="_compute_whatsapp_window_open")
+    unread_count = fields.Integer("Unread", compute="_compute_unread_count", store=True)
+    message_count = fields.Integer("Conversation Message Count", compute="_compute_message_count")
+    campaign_count = fields.Integer("Campaign Count", compute="_compute_campaign_count")
+
+    _whatsapp_number_idx = models.Index("(whatsapp_number)")
+    _sms_number_idx = models.Index("(sms_number)")
+    _assigned_agent_idx = models.Index("(assigned_agent_id)")
+
+    @api.model
+    def _agent_domain(self):
+        return [("all_group_ids", "in", self.env.ref("contact_centre.group_contact_centre_agent").ids)]
+
+    @api.depends("last_whatsapp_inbound_date")
+    def _compute_whatsapp_window_end(self):
+        for contact in self:
+            last = contact.last_whatsapp_inbound_date
+            contact.whatsapp_window_end = last + WHATSAPP_WINDOW if last else False
+
+    @api.depends("whatsapp_window_end")
+    def _compute_whatsapp_window_open(self):
+        now = fields.Datetime.now()
+        for contact in self:
+            contact.whatsapp_window_open = bool(contact.whatsapp_window_end and contact.whatsapp_window_end > now)
+
+    @api.depends("thread_ids.unread_count")
+    def _compute_unread_count(self):
+        for contact in self:
+            contact.unread_count = sum(contact.thread_ids.mapped("unread_count"))
+
+    def _compute_message_count(self):
+        counts = dict(
+            self.env["contact.centre.message"]._read_group(
+                [("contact_id", "in", self.ids)], ["contact_id"], ["__count"]
+            )
+        )
+        for contact in self:
+            contact.message_count = counts.get(contact, 0)
+
+    @api.depends("campaign_ids")
+    def _compute_campaign_count(self):
+        for contact in self:
+            contact.campaign_count = len(contact.campaign_ids)
+
+    @api.constrains("whatsapp_number", "sms_number")
+    def _check_numbers_are_e164(self):
+        for contact in self:
+            for number in (contact.whatsapp_number, contact.sms_number):
+                if number and number != contact._normalize_number(number):
+                    raise ValidationError(self.env._("%(number)s is not an E.164 number.", number=number))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._normalize_number_vals(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._normalize_number_vals(vals)
+        for channel in ("whatsapp", "sms"):
+            if f"opt_in_{channel}" in vals:
+                vals.setdefault(f"opt_in_{channel}_date", fields.Datetime.now())
+                vals.setdefault(f"opt_in_{channel}_source", "manual")
+        return super().write(vals)
+
+    @api.model
+    def _normalize_number_vals(self, vals):
+        for field in ("whatsapp_number", "sms_number"):
+            if vals.get(field):
+                vals[field] = self._normalize_number(vals[field])
+
+    @api.model
+    def _normalize_number(self, number):
+        """E.164 form of ``number``, read in the company's country when it has no prefix."""
+        region = self.env.company.country_id.code or None
+        try:
+            return to_e164(number, default_region=region)
+        except InvalidPhoneNumber as error:
+            raise ValidationError(
+                self.env._("Invalid phone number %(number)s: %(reason)s", number=number, reason=error)
+            ) from error
+
+    @api.model
+    def _find_by_number(self, e164):
+        """The contact owning ``e164``: WhatsApp number, then SMS number, then the partner's phone."""
+        for domain in (
+            [("whatsapp_number", "=", e164)],
+            [("sms_number", "=", e164)],
+            [("phone", "=", e164)],
+        ):
+            contact = self.search(domain, limit=1)
+            if contact:
+                return contact
+        return self.browse()
+
+    def _number_for(self, channel):
+        self.ensure_one()
+        if channel == "whatsapp":
+            return self.whatsapp_number
+        return self.sms_number or self.whatsapp_number
+
+    def _is_opted_in(self, channel):
+        self.ensure_one()
+        return self.opt_in_whatsapp if channel == "whatsapp" else self.opt_in_sms
+
+    def _set_opt_in(self, channel, opted_in, source):
+        """Record an opt-in change with when and how, and log it in the chatter."""
+        self.write(
+            {
+                f"opt_in_{channel}": opted_in,
+                f"opt_in_{channel}_date": fields.Datetime.now(),
+                f"opt_in_{channel}_source": source,
+            }
+        )
+        label = dict(CHANNELS)[channel]
+        for contact in self:
+            body = (
+                self.env._("Opted in to %(channel)s (%(source)s).", channel=label, source=source)
+                if opted_in
+                else self.env._("Opted out of %(channel)s (%(source)s).", channel=label, source=source)
+            )
+            contact.message_post(body=body)
+
+    def action_view_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("contact_centre.contact_centre_message_action")
+        action["domain"] = [("contact_id", "=", self.id)]
+        action["context"] = {"default_contact_id": self.id}
+        return action
+
+    def action_view_campaigns(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("contact_centre.contact_centre_campaign_action")
+        action["domain"] = [("id", "in", self.campaign_ids.ids)]
+        return action

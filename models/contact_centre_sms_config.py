@@ -1,0 +1,116 @@
+import secrets
+
+from odoo import api, fields, models
+
+ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
+
+DEFAULT_BASE_URLS = {
+    "twilio": "https://api.twilio.com",
+    "infobip": "https://api.infobip.com",
+    "custom": "",
+}
+
+
+class ContactCentreSmsConfig(models.Model):
+    """An SMS provider account: Twilio, Infobip or any HTTP gateway."""
+
+    _name = "contact.centre.sms.config"
+    _description = "SMS Provider"
+    _inherit = ["mail.thread"]
+    _order = "sequence, id"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
+    sequence = fields.Integer(default=10)
+    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
+    provider = fields.Selection(
+        [("twilio", "Twilio"), ("infobip", "Infobip"), ("custom", "Custom HTTP Gateway")],
+        required=True,
+        default="twilio",
+        tracking=True,
+    )
+    api_base_url = fields.Char(
+        "API Base URL",
+        compute="_compute_api_base_url",
+        store=True,
+        readonly=False,
+        help="Infobip: your account's own base URL (https://<id>.api.infobip.com).",
+    )
+    sender = fields.Char(help="The number or alphanumeric sender id messages come from.", tracking=True)
+    webhook_token = fields.Char(
+        groups=ADMIN_GROUP,
+        copy=False,
+        default=lambda self: secrets.token_urlsafe(24),
+        help="Secret part of the webhook URL for providers that do not sign their webhooks.",
+    )
+    rate_limit = fields.Integer("Messages per Second", default=10)
+    twilio_account_sid = fields.Char("Account SID", groups=ADMIN_GROUP)
+    twilio_auth_token = fields.Char("Auth Token", groups=ADMIN_GROUP, copy=False)
+    twilio_messaging_service_sid = fields.Char(
+        "Messaging Service SID", groups=ADMIN_GROUP, help="When set, Twilio picks the sender from the service."
+    )
+    infobip_api_key = fields.Char("API Key", groups=ADMIN_GROUP, copy=False)
+    custom_url = fields.Char("Send URL", help="Full URL messages are sent to.")
+    custom_method = fields.Selection([("POST", "POST"), ("PUT", "PUT"), ("GET", "GET")], default="POST")
+    custom_auth_header = fields.Char(
+        "Authorization Header", groups=ADMIN_GROUP, copy=False, help="A full header line, e.g. 'Authorization: Bearer xyz'."
+    )
+    custom_body_template = fields.Text(
+        "Body Template",
+        default='{"to": "{{to}}", "from": "{{sender}}", "text": "{{text}}", "reference": "{{client_ref}}"}',
+        help="JSON body; {{to}}, {{sender}}, {{text}} and {{client_ref}} are replaced (JSON-escaped).",
+    )
+    custom_message_id_path = fields.Char(
+        "Message ID Path", default="id", help="Dotted path of the message id in the gateway's JSON answer, e.g. data.id."
+    )
+    webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url", groups=ADMIN_GROUP)
+
+    @api.depends("provider")
+    def _compute_api_base_url(self):
+        for config in self:
+            if not config.api_base_url or config.api_base_url in DEFAULT_BASE_URLS.values():
+                config.api_base_url = DEFAULT_BASE_URLS.get(config.provider, "")
+
+    @api.depends("provider", "webhook_token")
+    def _compute_webhook_url(self):
+        base_url = self.get_base_url()
+        for config in self:
+            if not config.id:
+                config.webhook_url = False
+            elif config.provider == "twilio":
+                config.webhook_url = f"{base_url}/contact_centre/webhook/twilio/{config.id}"
+            else:
+                config.webhook_url = (
+                    f"{base_url}/contact_centre/webhook/{config.provider}/{config.id}/{config.webhook_token}"
+                )
+
+    def _get_provider(self):
+        """The Odoo-free client of this account, with its secrets."""
+        self.ensure_one()
+        from ..tools.providers import CustomHttpProvider, InfobipProvider, TwilioProvider
+
+        config = self.sudo()
+        if config.provider == "twilio":
+            return TwilioProvider(
+                base_url=config.api_base_url,
+                account_sid=config.twilio_account_sid or "",
+                auth_token=config.twilio_auth_token or "",
+                sender=config.sender,
+                messaging_service_sid=config.twilio_messaging_service_sid,
+            )
+        if config.provider == "infobip":
+            return InfobipProvider(
+                base_url=config.api_base_url,
+                api_key=config.infobip_api_key or "",
+                sender=config.sender,
+                webhook_token=config.webhook_token or "",
+            )
+        return CustomHttpProvider(
+            url=config.custom_url or "",
+            method=config.custom_method,
+            auth_header=config.custom_auth_header,
+            body_template=config.custom_body_template,
+            message_id_path=config.custom_message_id_path,
+            sender=config.sender,
+            webhook_token=config.webhook_token or "",
+        )

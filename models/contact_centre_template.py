@@ -1,0 +1,87 @@
+from odoo import Command, api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools.rendering import TemplateError, placeholders, validate_positional
+from .contact_centre_contact import CHANNELS
+
+APPROVAL_STATUSES = [
+    ("draft", "Draft"),
+    ("pending", "Pending"),
+    ("approved", "Approved"),
+    ("rejected", "Rejected"),
+    ("paused", "Paused"),
+    ("disabled", "Disabled"),
+    ("in_appeal", "In Appeal"),
+]
+
+
+class ContactCentreTemplate(models.Model):
+    """A message template: free-form for SMS, a Meta-approved template for WhatsApp."""
+
+    _name = "contact.centre.template"
+    _description = "Message Template"
+    _inherit = ["mail.thread"]
+    _order = "name"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True)
+    channel = fields.Selection(CHANNELS, required=True, default="whatsapp")
+    company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
+    body_text = fields.Text("Body", required=True, help="Placeholders: {{1}}, {{2}}... for WhatsApp; names allowed for SMS.")
+    body_html = fields.Html("Formatted Body", sanitize=True)
+    variable_ids = fields.One2many("contact.centre.template.variable", "template_id", "Variables", copy=True)
+    whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number", ondelete="cascade")
+    meta_template_name = fields.Char(
+        "Meta Template Name", help="Lower case letters, digits and underscores, as registered at Meta."
+    )
+    meta_template_id = fields.Char("Meta Template ID", readonly=True, copy=False)
+    language = fields.Char(default="en_US", help="Meta language code, e.g. en_US, fr, pt_BR.")
+    category = fields.Selection(
+        [("MARKETING", "Marketing"), ("UTILITY", "Utility"), ("AUTHENTICATION", "Authentication")], default="UTILITY"
+    )
+    approval_status = fields.Selection(APPROVAL_STATUSES, default="draft", tracking=True, copy=False)
+    rejection_reason = fields.Char(readonly=True, copy=False)
+    header_type = fields.Selection(
+        [("none", "None"), ("text", "Text"), ("image", "Image"), ("video", "Video"), ("document", "Document")],
+        default="none",
+    )
+    header_text = fields.Char()
+    header_media_url = fields.Char("Header Media URL")
+    footer_text = fields.Char()
+    button_ids = fields.Json("Buttons", help="Meta button definitions (up to 10).")
+    is_sendable = fields.Boolean(compute="_compute_is_sendable", help="SMS templates always; WhatsApp once approved.")
+
+    _meta_name_lang_uniq = models.Constraint(
+        "UNIQUE(whatsapp_config_id, meta_template_name, language)",
+        "A WhatsApp template name and language is registered once per number.",
+    )
+
+    @api.depends("channel", "approval_status")
+    def _compute_is_sendable(self):
+        for template in self:
+            template.is_sendable = template.channel == "sms" or template.approval_status == "approved"
+
+    @api.constrains("channel", "body_text")
+    def _check_placeholders(self):
+        for template in self.filtered(lambda t: t.channel == "whatsapp" and t.body_text):
+            try:
+                validate_positional(template.body_text)
+            except TemplateError as error:
+                raise ValidationError(str(error)) from error
+
+    @api.onchange("body_text")
+    def _onchange_body_text_sync_variables(self):
+        """Keep one variable line per placeholder of the body: add new ones, drop vanished ones."""
+        wanted = placeholders(self.body_text or "")
+        self.variable_ids = self.variable_ids.filtered(lambda variable: variable.placeholder in wanted)
+        known = set(self.variable_ids.mapped("placeholder"))
+        self.variable_ids = [
+            Command.create({"placeholder": name, "sequence": index, "sample_value": name})
+            for index, name in enumerate(wanted)
+            if name not in known
+        ]
+
+    def _render_values(self, contact):
+        """Placeholder -> value for ``contact``, as the variable lines say."""
+        self.ensure_one()
+        return {variable.placeholder: variable._value_for(contact) for variable in self.variable_ids}

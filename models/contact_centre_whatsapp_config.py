@@ -1,0 +1,79 @@
+import secrets
+
+from odoo import api, fields, models
+
+ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
+
+
+class ContactCentreWhatsappConfig(models.Model):
+    """A WhatsApp Business phone number on Meta's Cloud API."""
+
+    _name = "contact.centre.whatsapp.config"
+    _description = "WhatsApp Business Number"
+    _inherit = ["mail.thread"]
+    _order = "sequence, id"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
+    sequence = fields.Integer(default=10)
+    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
+    account_id = fields.Char(
+        "WhatsApp Business Account ID", required=True, tracking=True, help="The WABA id, in Meta's Business Manager."
+    )
+    phone_number_id = fields.Char(
+        "Phone Number ID", required=True, tracking=True, help="Meta's id of the number, not the number itself."
+    )
+    display_phone_number = fields.Char("Phone Number", tracking=True)
+    access_token = fields.Char(groups=ADMIN_GROUP, copy=False, help="A permanent system-user token with whatsapp_business_messaging.")
+    app_secret = fields.Char(groups=ADMIN_GROUP, copy=False, help="The Meta app's secret, which signs the webhooks.")
+    verify_token = fields.Char(
+        groups=ADMIN_GROUP,
+        copy=False,
+        default=lambda self: secrets.token_urlsafe(24),
+        help="Any secret string; paste the same in Meta's webhook set-up.",
+    )
+    api_version = fields.Char("Graph API Version", required=True, default="v21.0")
+    api_base_url = fields.Char("API Base URL", required=True, default="https://graph.facebook.com")
+    rate_limit = fields.Integer(
+        "Messages per Second", default=80, help="Meta's default throughput for one number; raised by Meta up to 1,000."
+    )
+    template_ids = fields.One2many("contact.centre.template", "whatsapp_config_id", "Templates")
+    flow_ids = fields.One2many("contact.centre.whatsapp.flow", "config_id", "Flows")
+    webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url")
+    template_count = fields.Integer(compute="_compute_template_count")
+
+    _phone_number_id_uniq = models.Constraint(
+        "UNIQUE(phone_number_id)", "This WhatsApp phone number id is already configured."
+    )
+
+    def _compute_webhook_url(self):
+        base_url = self.get_base_url()
+        for config in self:
+            config.webhook_url = f"{base_url}/contact_centre/webhook/whatsapp"
+
+    @api.depends("template_ids")
+    def _compute_template_count(self):
+        for config in self:
+            config.template_count = len(config.template_ids)
+
+    def _get_provider(self):
+        """The Odoo-free client of this number, with its secrets."""
+        self.ensure_one()
+        from ..tools.providers import MetaCloudProvider
+
+        config = self.sudo()
+        return MetaCloudProvider(
+            base_url=config.api_base_url,
+            api_version=config.api_version,
+            phone_number_id=config.phone_number_id,
+            access_token=config.access_token or "",
+            app_secret=config.app_secret or "",
+            waba_id=config.account_id,
+        )
+
+    def action_view_templates(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("contact_centre.contact_centre_template_action")
+        action["domain"] = [("whatsapp_config_id", "=", self.id)]
+        action["context"] = {"default_whatsapp_config_id": self.id, "default_channel": "whatsapp"}
+        return action
