@@ -87,3 +87,21 @@ class ContactCentreMessage(models.Model):
         """The configuration record this message goes or came through."""
         self.ensure_one()
         return self.whatsapp_config_id if self.channel == "whatsapp" else self.sms_config_id
+
+    # Hooks between the parts of the contact centre. Each is implemented by the part that owns it.
+
+    def _dispatch_inbound(self):
+        """Run the inbound rules on newly stored inbound messages: opt-out/in commands, inbound
+        campaign keywords, a running chatbot, automations, then assignment of the conversation."""
+
+    def _notify_inbox(self):
+        """Tell the inbox of the agents who may see these messages that they are new or changed."""
+
+    def _to_outbound(self):
+        """The Odoo-free ``OutboundMessage`` to hand to the provider for this queued message."""
+        raise NotImplementedError
+
+    def _apply_send_result(self, result):
+        """Record what the provider answered (``SendResult`` or ``ProviderError``) on this message."""
+        raise NotImplementedError
+
