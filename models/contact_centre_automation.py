@@ -36,7 +36,9 @@ class ContactCentreAutomation(models.Model):
     trigger_keywords = fields.Char("Keywords", help="Comma-separated; whole words, any case or accent.")
     response_message = fields.Text("Reply", translate=True)
     script_id = fields.Many2one(
-        "contact.centre.script", "Suggested Script", help="Keyword automations may suggest a script instead of replying."
+        "contact.centre.script",
+        "Suggested Script",
+        help="Keyword automations may suggest a script instead of replying.",
     )
     chatbot_id = fields.Many2one("whatsapp.chatbot", "Chatbot", ondelete="restrict")
     calendar_id = fields.Many2one(

@@ -32,9 +32,7 @@ class ContactCentreContact(models.Model):
     _order = "last_message_date DESC NULLS LAST, id DESC"
 
     partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade", index=True)
-    whatsapp_number = fields.Char(
-        "WhatsApp Number", tracking=True, copy=False, help="E.164, for example +32470123456."
-    )
+    whatsapp_number = fields.Char("WhatsApp Number", tracking=True, copy=False, help="E.164, for example +32470123456.")
     sms_number = fields.Char("SMS Number", tracking=True, copy=False, help="E.164, for example +32470123456.")
     preferred_channel = fields.Selection(CHANNELS, default="whatsapp", required=True, tracking=True)
     assigned_agent_id = fields.Many2one(
@@ -45,7 +43,9 @@ class ContactCentreContact(models.Model):
     )
     opt_in_whatsapp_date = fields.Datetime("WhatsApp Opt-in Changed On", readonly=True)
     opt_in_whatsapp_source = fields.Selection(OPT_SOURCES, "WhatsApp Opt-in Changed By", readonly=True)
-    opt_in_sms = fields.Boolean("SMS Opt-in", default=True, tracking=True, help="Unset when the contact opted out of SMS.")
+    opt_in_sms = fields.Boolean(
+        "SMS Opt-in", default=True, tracking=True, help="Unset when the contact opted out of SMS."
+    )
     opt_in_sms_date = fields.Datetime("SMS Opt-in Changed On", readonly=True)
     opt_in_sms_source = fields.Selection(OPT_SOURCES, "SMS Opt-in Changed By", readonly=True)
     cc_message_ids = fields.One2many(
@@ -72,7 +72,9 @@ class ContactCentreContact(models.Model):
         store=True,
         help="Free text can be sent on WhatsApp until 24 hours after the contact's last WhatsApp message.",
     )
-    whatsapp_window_open = fields.Boolean("WhatsApp Window Open", compute="_compute_whatsapp_window_open")
+    whatsapp_window_open = fields.Boolean(
+        "WhatsApp Window Open", compute="_compute_whatsapp_window_open", search="_search_whatsapp_window_open"
+    )
     unread_count = fields.Integer("Unread", compute="_compute_unread_count", store=True)
     message_count = fields.Integer("Conversation Message Count", compute="_compute_message_count")
     campaign_count = fields.Integer("Campaign Count", compute="_compute_campaign_count")
@@ -96,6 +98,15 @@ class ContactCentreContact(models.Model):
         now = fields.Datetime.now()
         for contact in self:
             contact.whatsapp_window_open = bool(contact.whatsapp_window_end and contact.whatsapp_window_end > now)
+
+    def _search_whatsapp_window_open(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            return NotImplemented
+        is_open = (operator == "=") == value
+        now = fields.Datetime.now()
+        if is_open:
+            return [("whatsapp_window_end", ">", now)]
+        return ["|", ("whatsapp_window_end", "=", False), ("whatsapp_window_end", "<=", now)]
 
     @api.depends("thread_ids.unread_count")
     def _compute_unread_count(self):
@@ -187,11 +198,12 @@ class ContactCentreContact(models.Model):
             }
         )
         label = dict(CHANNELS)[channel]
+        how = dict(OPT_SOURCES)[source]
         for contact in self:
             body = (
-                self.env._("Opted in to %(channel)s (%(source)s).", channel=label, source=source)
+                self.env._("Opted in to %(channel)s (%(how)s).", channel=label, how=how)
                 if opted_in
-                else self.env._("Opted out of %(channel)s (%(source)s).", channel=label, source=source)
+                else self.env._("Opted out of %(channel)s (%(how)s).", channel=label, how=how)
             )
             contact.message_post(body=body)
 

@@ -104,4 +104,3 @@ class ContactCentreMessage(models.Model):
     def _apply_send_result(self, result):
         """Record what the provider answered (``SendResult`` or ``ProviderError``) on this message."""
         raise NotImplementedError
-

@@ -53,7 +53,10 @@ class ContactCentreSmsConfig(models.Model):
     custom_url = fields.Char("Send URL", help="Full URL messages are sent to.")
     custom_method = fields.Selection([("POST", "POST"), ("PUT", "PUT"), ("GET", "GET")], default="POST")
     custom_auth_header = fields.Char(
-        "Authorization Header", groups=ADMIN_GROUP, copy=False, help="A full header line, e.g. 'Authorization: Bearer xyz'."
+        "Authorization Header",
+        groups=ADMIN_GROUP,
+        copy=False,
+        help="A full header line, e.g. 'Authorization: Bearer xyz'.",
     )
     custom_body_template = fields.Text(
         "Body Template",
@@ -61,7 +64,9 @@ class ContactCentreSmsConfig(models.Model):
         help="JSON body; {{to}}, {{sender}}, {{text}} and {{client_ref}} are replaced (JSON-escaped).",
     )
     custom_message_id_path = fields.Char(
-        "Message ID Path", default="id", help="Dotted path of the message id in the gateway's JSON answer, e.g. data.id."
+        "Message ID Path",
+        default="id",
+        help="Dotted path of the message id in the gateway's JSON answer, e.g. data.id.",
     )
     webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url", groups=ADMIN_GROUP)
 
@@ -73,8 +78,8 @@ class ContactCentreSmsConfig(models.Model):
 
     @api.depends("provider", "webhook_token")
     def _compute_webhook_url(self):
-        base_url = self.get_base_url()
         for config in self:
+            base_url = config.get_base_url()
             if not config.id:
                 config.webhook_url = False
             elif config.provider == "twilio":

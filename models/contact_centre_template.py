@@ -27,7 +27,9 @@ class ContactCentreTemplate(models.Model):
     active = fields.Boolean(default=True)
     channel = fields.Selection(CHANNELS, required=True, default="whatsapp")
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
-    body_text = fields.Text("Body", required=True, help="Placeholders: {{1}}, {{2}}... for WhatsApp; names allowed for SMS.")
+    body_text = fields.Text(
+        "Body", required=True, help="Placeholders: {{1}}, {{2}}... for WhatsApp; names allowed for SMS."
+    )
     body_html = fields.Html("Formatted Body", sanitize=True)
     variable_ids = fields.One2many("contact.centre.template.variable", "template_id", "Variables", copy=True)
     whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number", ondelete="cascade")

@@ -26,9 +26,7 @@ class ContactCentreThread(models.Model):
     last_message_date = fields.Datetime("Last Activity")
     last_message_preview = fields.Char("Last Message")
     last_inbound_date = fields.Datetime("Last Inbound")
-    whatsapp_window_end = fields.Datetime(
-        "WhatsApp Window Ends", compute="_compute_whatsapp_window_end", store=True
-    )
+    whatsapp_window_end = fields.Datetime("WhatsApp Window Ends", compute="_compute_whatsapp_window_end", store=True)
     unread_count = fields.Integer("Unread")
     resolved_date = fields.Datetime("Resolved On")
 

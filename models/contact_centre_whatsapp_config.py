@@ -24,7 +24,9 @@ class ContactCentreWhatsappConfig(models.Model):
         "Phone Number ID", required=True, tracking=True, help="Meta's id of the number, not the number itself."
     )
     display_phone_number = fields.Char("Phone Number", tracking=True)
-    access_token = fields.Char(groups=ADMIN_GROUP, copy=False, help="A permanent system-user token with whatsapp_business_messaging.")
+    access_token = fields.Char(
+        groups=ADMIN_GROUP, copy=False, help="A permanent system-user token with whatsapp_business_messaging."
+    )
     app_secret = fields.Char(groups=ADMIN_GROUP, copy=False, help="The Meta app's secret, which signs the webhooks.")
     verify_token = fields.Char(
         groups=ADMIN_GROUP,
@@ -47,9 +49,8 @@ class ContactCentreWhatsappConfig(models.Model):
     )
 
     def _compute_webhook_url(self):
-        base_url = self.get_base_url()
         for config in self:
-            config.webhook_url = f"{base_url}/contact_centre/webhook/whatsapp"
+            config.webhook_url = f"{config.get_base_url()}/contact_centre/webhook/whatsapp"
 
     @api.depends("template_ids")
     def _compute_template_count(self):

@@ -48,6 +48,7 @@ run_odoo_suite() {
     local addons_dir="$CC_CACHE/addons-$$" db="cc_test_$$" log="$CC_CACHE/odoo-test.log"
     mkdir -p "$addons_dir" && ln -sfn "$here" "$addons_dir/contact_centre"
     dropdb --if-exists "$db" 2>/dev/null
+    : > "$log"
     "$py" "$ODOO_PATH/odoo-bin" -d "$db" \
         --addons-path="$ODOO_PATH/addons,$ODOO_PATH/odoo/addons,$addons_dir" \
         -i contact_centre --with-demo --test-tags "$tags" --stop-after-init \
