@@ -1,18 +1,16 @@
-from . import (
-    contact_centre_automation,
-    contact_centre_campaign,
-    contact_centre_contact,
-    contact_centre_message,
-    contact_centre_script,
-    contact_centre_script_category,
-    contact_centre_sms_config,
-    contact_centre_template,
-    contact_centre_template_variable,
-    contact_centre_thread,
-    contact_centre_whatsapp_config,
-    contact_centre_whatsapp_flow,
-    res_users,
-    whatsapp_chatbot,
-    whatsapp_chatbot_step,
-    whatsapp_chatbot_step_option,
-)
+from . import res_users
+from . import contact_centre_whatsapp_config
+from . import contact_centre_whatsapp_flow
+from . import contact_centre_sms_config
+from . import contact_centre_template_variable
+from . import contact_centre_template
+from . import contact_centre_contact
+from . import contact_centre_thread
+from . import contact_centre_message
+from . import contact_centre_campaign
+from . import contact_centre_script_category
+from . import contact_centre_script
+from . import whatsapp_chatbot
+from . import whatsapp_chatbot_step
+from . import whatsapp_chatbot_step_option
+from . import contact_centre_automation

@@ -296,7 +296,7 @@ class TestScreens(ContactCentreCase):
                 if menu.id not in visible_menus:
                     continue
                 model = self.env[action.res_model].with_user(user)
-                modes = [mode for mode in action.view_mode.split(",")]
+                modes = action.view_mode.split(",")
                 with self.subTest(user=user.login, action=action.name):
                     views = model.get_views([(False, mode) for mode in modes] + [(False, "search")])
                     self.assertTrue(views["views"])
