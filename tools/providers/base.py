@@ -1,0 +1,296 @@
+"""The one interface every provider implements, and the normalised events they produce.
+
+A provider object is built from plain configuration (never an Odoo record), sends messages
+(``send``; ``send_many`` with many requests in flight so that latency does not bound throughput),
+verifies the webhooks it calls and parses them into normalised events. Failures come out as
+``ProviderError`` with a ``kind`` that tells the caller what to do about them.
+"""
+
+import hmac
+import json
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..phone import InvalidPhoneNumber, to_e164
+
+_logger = logging.getLogger(__name__)
+
+# Kinds of failure
+RETRY = "retry"  # try again later: timeouts, 5xx, throttling
+RECIPIENT = "recipient"  # this recipient cannot be reached: do not retry
+WINDOW = "window"  # WhatsApp 24 h window closed: send an approved template instead
+CONFIG = "config"  # credentials or configuration broken: stop sending through it
+UNKNOWN = "unknown"
+
+
+class ProviderError(Exception):
+    def __init__(self, kind, message, code=None, retry_after=None, http_status=None):
+        super().__init__(message)
+        self.kind = kind
+        self.code = None if code is None else str(code)
+        self.message = message
+        self.retry_after = retry_after
+        self.http_status = http_status
+
+    def __str__(self):
+        return f"{self.message} (code {self.code})" if self.code else self.message
+
+
+class WebhookAuthError(Exception):
+    """Missing or wrong signature or token: refuse the request, write nothing."""
+
+
+class WebhookParseError(Exception):
+    """A payload that cannot be read: answer 400, write nothing."""
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    method: str
+    url: str
+    headers: dict  # keys lower-cased
+    body: bytes = b""
+    form: dict | None = None
+    query: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, method, url, headers, body=b"", form=None, query=None):
+        return cls(method, url, {k.lower(): v for k, v in dict(headers).items()}, body, form, dict(query or {}))
+
+    def header(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
+    def json(self):
+        try:
+            return json.loads(self.body or b"null")
+        except (ValueError, UnicodeDecodeError) as error:
+            raise WebhookParseError(f"The body is not JSON: {error}") from error
+
+
+@dataclass(frozen=True)
+class Media:
+    ref: str  # provider media id or URL
+    mime_type: str | None = None
+    filename: str | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    provider_message_id: str
+    sender: str
+    recipient: str | None
+    channel: str
+    message_type: str = "text"
+    text: str | None = None
+    media: tuple = ()
+    reply_to_provider_id: str | None = None
+    timestamp: datetime | None = None
+    profile_name: str | None = None
+    interactive_id: str | None = None
+    interactive_title: str | None = None
+    flow_token: str | None = None
+    flow_response: dict | None = None
+    account_ref: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    provider_message_id: str
+    status: str  # queued, sent, delivered, read, failed
+    timestamp: datetime | None = None
+    error_code: str | None = None
+    error_title: str | None = None
+    recipient: str | None = None
+    account_ref: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TemplateStatusUpdate:
+    template_name: str
+    language: str | None
+    status: str  # Meta's, upper case: APPROVED, REJECTED, PAUSED...
+    reason: str | None = None
+    template_id: str | None = None
+    account_ref: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TemplateMessage:
+    name: str
+    language: str
+    components: list = field(default_factory=list)
+
+
+@dataclass
+class OutboundMessage:
+    to: str  # E.164
+    channel: str = "whatsapp"
+    text: str | None = None
+    template: TemplateMessage | None = None
+    media_url: str | None = None
+    media_id: str | None = None
+    media_type: str | None = None  # image, document, audio, video
+    filename: str | None = None
+    interactive: dict | None = None
+    reply_to: str | None = None
+    status_callback: str | None = None
+    client_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str = "sent"
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+def utc_from_timestamp(value):
+    """Aware UTC datetime from unix seconds (int or numeric string), or None."""
+    try:
+        return datetime.fromtimestamp(int(value), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def utc_from_iso(value):
+    """Aware UTC datetime from an ISO 8601 string (Infobip writes ``+0000``), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def e164_or_raw(value):
+    """E.164 form of a number a provider wrote (with or without +, or as ``whatsapp:+...``).
+
+    A number phonenumbers does not accept (a provider's test number, a short code) is kept as
+    written rather than losing the message it came with.
+    """
+    if not value:
+        return None
+    text = str(value)
+    if text.startswith("whatsapp:"):
+        text = text[len("whatsapp:") :]
+    try:
+        return to_e164(text if text.startswith("+") or not text.isdigit() else "+" + text)
+    except InvalidPhoneNumber:
+        return text if not text.isdigit() else "+" + text
+
+
+def tokens_match(expected, given):
+    """Constant-time comparison of two secrets; an empty expected secret never matches."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(str(expected).encode(), str(given).encode())
+
+
+def classify_http_status(status):
+    """Kind of failure for a bare HTTP status when the provider's error code says nothing more."""
+    if status == 429 or status >= 500:
+        return RETRY
+    if status in (401, 403):
+        return CONFIG
+    return UNKNOWN
+
+
+def parse_retry_after(value):
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+class Provider:
+    """Base of every provider: retries, concurrent sending, a pooled HTTP session."""
+
+    name = None
+    max_retries = 3
+    backoff = 0.5  # first retry delay in seconds, doubled at each try
+    max_backoff = 30.0
+    pool_size = 128
+
+    def __init__(self, timeout=10):
+        self.timeout = timeout
+
+    # Sending
+    def send(self, message):
+        """Send one message, retrying only what may succeed later. Raises ``ProviderError``."""
+        attempt = 0
+        while True:
+            try:
+                return self._send_once(message)
+            except ProviderError as error:
+                if error.kind != RETRY or attempt >= self.max_retries:
+                    raise
+                time.sleep(self._retry_delay(error, attempt))
+                attempt += 1
+
+    def send_many(self, messages, max_in_flight=32):
+        """Send ``messages`` with up to ``max_in_flight`` requests at once.
+
+        Returns, in the input order, a ``SendResult`` or the ``ProviderError`` of each message.
+        """
+        messages = list(messages)
+        if not messages:
+            return []
+        workers = max(1, min(max_in_flight, len(messages)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"cc-{self.name}") as pool:
+            return list(pool.map(self._send_or_error, messages))
+
+    def _send_or_error(self, message):
+        try:
+            return self.send(message)
+        except ProviderError as error:
+            return error
+
+    def _retry_delay(self, error, attempt):
+        if error.retry_after is not None:
+            return min(error.retry_after, self.max_backoff)
+        delay = min(self.backoff * 2**attempt, self.max_backoff)
+        return delay * (0.5 + random.random() / 2)
+
+    def _send_once(self, message):
+        raise NotImplementedError
+
+    # Webhooks
+    def verify_webhook(self, request):
+        raise NotImplementedError
+
+    def parse_webhook(self, request):
+        raise NotImplementedError
+
+    # HTTP
+    def _new_session(self):
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def _request(self, session, method, url, **kwargs):
+        """``session.request`` with transport failures turned into retryable ``ProviderError``."""
+        try:
+            return session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.Timeout as error:
+            raise ProviderError(RETRY, f"{self.name}: timed out after {self.timeout} s", code="timeout") from error
+        except requests.RequestException as error:
+            raise ProviderError(
+                RETRY, f"{self.name}: cannot reach the API ({type(error).__name__})", code="network"
+            ) from error

@@ -1,0 +1,22 @@
+"""Client of the simulator's control API, for tests, benchmarks and the demo."""
+
+import requests
+
+
+def configure(base_url, **settings):
+    """Merge ``settings`` into the simulator's (see ``server`` for the keys); returns them."""
+    return requests.post(f"{base_url}/_sim/config", json=settings, timeout=10).json()
+
+
+def reset(base_url):
+    requests.post(f"{base_url}/_sim/reset", timeout=10).raise_for_status()
+
+
+def sent_messages(base_url):
+    """Every message the simulator accepted since the last reset, in order."""
+    return requests.get(f"{base_url}/_sim/messages", timeout=30).json()["messages"]
+
+
+def post_inbound(base_url, **spec):
+    """Have the simulator post a correctly signed inbound message (``provider``, ``url``, ``from``, ``text``...)."""
+    return requests.post(f"{base_url}/_sim/inbound", json=spec, timeout=60).json()

@@ -1,0 +1,608 @@
+"""The simulator's HTTP server: provider send endpoints, signed status callbacks, a control API.
+
+Control API (JSON):
+- ``POST /_sim/config``: merge settings: ``latency_ms``, ``fail_next`` (error codes answered to the
+  next sends, one each: a provider code such as ``131047`` or ``21610``, or ``"http:503"``),
+  ``statuses`` (the callbacks posted after each send, e.g. ``["sent", "delivered", "read"]``),
+  ``status_delay_ms``, ``shuffle`` (post them out of order), ``duplicate`` (post each twice),
+  ``callbacks`` (false: post none), ``meta_webhook_url``, ``meta_app_secret``, ``meta_access_token``,
+  ``twilio_credentials`` ({sid: token}), ``infobip_api_key``.
+- ``GET /_sim/messages``: what was sent, in order; ``POST /_sim/reset``: forget it and reset settings.
+- ``POST /_sim/inbound``: post a correctly signed inbound message of ``provider`` to ``url``.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from twilio.request_validator import RequestValidator
+
+_logger = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "latency_ms": 0,
+    "fail_next": [],
+    "statuses": None,  # None: each provider's usual sequence
+    "status_delay_ms": 20,
+    "shuffle": False,
+    "duplicate": False,
+    "callbacks": True,
+    "meta_webhook_url": None,
+    "meta_app_secret": "demo-app-secret",
+    "meta_access_token": None,
+    "twilio_credentials": None,
+    "infobip_api_key": None,
+}
+USUAL_STATUSES = {"meta": ["sent", "delivered", "read"], "twilio": ["sent", "delivered"], "infobip": ["delivered"]}
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+META_SEND = re.compile(r"^/v[\d.]+/(?P<number>[^/]+)/messages$")
+META_TEMPLATES = re.compile(r"^/v[\d.]+/(?P<waba>[^/]+)/message_templates$")
+META_FLOWS = re.compile(r"^/v[\d.]+/(?P<waba>[^/]+)/flows$")
+META_MEDIA_UPLOAD = re.compile(r"^/v[\d.]+/(?P<number>[^/]+)/media$")
+META_NODE = re.compile(r"^/v[\d.]+/(?P<node>[^/]+)$")
+TWILIO_SEND = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+
+
+class SimState:
+    """What the simulator was told and what it received; shared by the handler threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.settings = dict(DEFAULTS)
+        self.sent = []
+        self.templates = []
+        self.callbacks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sim-callback")
+        self.http = requests.Session()
+
+    def configure(self, values):
+        with self.lock:
+            self.settings.update({k: v for k, v in values.items() if k in DEFAULTS})
+            self.settings["fail_next"] = list(self.settings.get("fail_next") or [])
+
+    def reset(self):
+        with self.lock:
+            self.settings = dict(DEFAULTS)
+            self.sent = []
+            self.templates = []
+
+    def take_failure(self):
+        with self.lock:
+            return self.settings["fail_next"].pop(0) if self.settings["fail_next"] else None
+
+    def record(self, provider, message_id, to, body, callback=None):
+        with self.lock:
+            self.sent.append(
+                {
+                    "provider": provider,
+                    "id": message_id,
+                    "to": to,
+                    "body": body,
+                    "callback": callback,
+                    "at": time.time(),
+                }
+            )
+
+    def statuses_for(self, provider):
+        statuses = self.settings["statuses"] or USUAL_STATUSES[provider]
+        statuses = list(statuses)
+        if self.settings["shuffle"]:
+            random.shuffle(statuses)
+        if self.settings["duplicate"]:
+            statuses = [status for status in statuses for _ in (0, 1)]
+        return statuses
+
+    def post_later(self, post, statuses):
+        """Post the status callbacks in the background, ``status_delay_ms`` apart."""
+        if not self.settings["callbacks"]:
+            return
+        delay = self.settings["status_delay_ms"] / 1000
+
+        def run():
+            for status in statuses:
+                time.sleep(delay)
+                try:
+                    post(status)
+                except requests.RequestException as error:
+                    _logger.warning("callback %s failed: %s", status, error)
+
+        self.callbacks.submit(run)
+
+
+def meta_signature(body, secret):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def meta_envelope(waba_id, number_id, value_key, items, contacts=None):
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550100001", "phone_number_id": number_id},
+        value_key: items,
+    }
+    if contacts:
+        value["contacts"] = contacts
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ProviderSimulator/1.0"
+
+    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+        _logger.debug("%s " + format, self.address_string(), *args)
+
+    @property
+    def state(self):
+        return self.server.state
+
+    # Plumbing
+    def _body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _json_body(self):
+        try:
+            return json.loads(self._body() or b"{}")
+        except ValueError:
+            return None
+
+    def _answer(self, status, payload=None, content_type="application/json", raw=None, headers=None):
+        body = raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _latency(self):
+        latency = self.state.settings["latency_ms"]
+        if latency:
+            time.sleep(latency / 1000)
+
+    def do_GET(self):
+        self._route("GET")
+
+    def do_POST(self):
+        self._route("POST")
+
+    def _route(self, method):
+        path = urlsplit(self.path).path
+        routes = [
+            ("POST", "/_sim/config", self._sim_config),
+            ("POST", "/_sim/reset", self._sim_reset),
+            ("GET", "/_sim/messages", self._sim_messages),
+            ("POST", "/_sim/inbound", self._sim_inbound),
+            ("GET", "/_sim/health", lambda: self._answer(200, {"ok": True})),
+            ("POST", META_SEND, self._meta_send),
+            ("GET", META_TEMPLATES, self._meta_list_templates),
+            ("POST", META_TEMPLATES, self._meta_create_template),
+            ("GET", META_FLOWS, self._meta_flows),
+            ("POST", META_MEDIA_UPLOAD, self._meta_upload),
+            ("POST", TWILIO_SEND, self._twilio_send),
+            ("POST", "/sms/3/messages", self._infobip_send),
+            ("POST", "/sms/2/text/advanced", self._infobip_send),
+            ("POST", "/whatsapp/1/message/text", self._infobip_whatsapp_send),
+            ("POST", "/custom/send", self._custom_send),
+            ("GET", re.compile(r"^/_sim/media/(?P<media>[^/]+)$"), self._media_bytes),
+            ("GET", META_NODE, self._meta_media_info),
+        ]
+        for route_method, pattern, handler in routes:
+            if route_method != method:
+                continue
+            if isinstance(pattern, str) and pattern == path:
+                return handler()
+            if not isinstance(pattern, str) and (match := pattern.match(path)):
+                return handler(**match.groupdict())
+        return self._answer(404, {"error": f"no route {method} {path}"})
+
+    # Control API
+    def _sim_config(self):
+        values = self._json_body()
+        if not isinstance(values, dict):
+            return self._answer(400, {"error": "JSON object expected"})
+        self.state.configure(values)
+        return self._answer(200, {k: v for k, v in self.state.settings.items() if "secret" not in k})
+
+    def _sim_reset(self):
+        self._body()
+        self.state.reset()
+        return self._answer(200, {"ok": True})
+
+    def _sim_messages(self):
+        with self.state.lock:
+            return self._answer(200, {"messages": list(self.state.sent)})
+
+    def _sim_inbound(self):
+        spec = self._json_body() or {}
+        builders = {"meta": self._inbound_meta, "twilio": self._inbound_twilio, "infobip": self._inbound_infobip}
+        builder = builders.get(spec.get("provider"))
+        if builder is None or not spec.get("url"):
+            return self._answer(400, {"error": "provider (meta|twilio|infobip) and url are required"})
+        message_id, response = builder(spec)
+        return self._answer(200, {"id": message_id, "status": response.status_code, "body": response.text[:2000]})
+
+    def _inbound_meta(self, spec):
+        wamid = spec.get("id") or f"wamid.SIM{uuid.uuid4().hex}"
+        wa_id = spec["from"].lstrip("+")
+        message = {"from": wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": spec.get("type", "text")}
+        if message["type"] == "text":
+            message["text"] = {"body": spec.get("text", "")}
+        if spec.get("context_id"):
+            message["context"] = {"from": wa_id, "id": spec["context_id"]}
+        message.update(spec.get("message") or {})
+        payload = meta_envelope(
+            spec.get("waba_id", "waba"),
+            spec.get("phone_number_id", "100000000000001"),
+            "messages",
+            [message],
+            contacts=[{"profile": {"name": spec.get("profile_name", "Simulated Customer")}, "wa_id": wa_id}],
+        )
+        body = json.dumps(payload).encode()
+        secret = spec.get("app_secret") or self.state.settings["meta_app_secret"]
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body, secret)}
+        return wamid, self.state.http.post(spec["url"], data=body, headers=headers, timeout=30)
+
+    def _inbound_twilio(self, spec):
+        sid = spec.get("id") or f"SM{uuid.uuid4().hex}"
+        form = {
+            "MessageSid": sid,
+            "SmsMessageSid": sid,
+            "AccountSid": spec.get("account_sid", "ACsim"),
+            "From": spec["from"],
+            "To": spec.get("to", "+15005550006"),
+            "Body": spec.get("text", ""),
+            "NumMedia": "0",
+            "SmsStatus": "received",
+        }
+        form.update(spec.get("form") or {})
+        signature = RequestValidator(spec.get("auth_token", "")).compute_signature(spec["url"], form)
+        headers = {"X-Twilio-Signature": signature}
+        return sid, self.state.http.post(spec["url"], data=form, headers=headers, timeout=30)
+
+    def _inbound_infobip(self, spec):
+        message_id = spec.get("id") or f"ib-in-{uuid.uuid4().hex}"
+        result = {
+            "messageId": message_id,
+            "from": spec["from"].lstrip("+"),
+            "to": spec.get("to", "ACME"),
+            "text": spec.get("text", ""),
+            "cleanText": spec.get("text", ""),
+            "receivedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime()),
+            "smsCount": 1,
+        }
+        payload = {"results": [result], "messageCount": 1, "pendingMessageCount": 0}
+        return message_id, self.state.http.post(spec["url"], json=payload, timeout=30)
+
+    # Meta Graph API
+    def _meta_auth_error(self):
+        token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        expected = self.state.settings["meta_access_token"]
+        if not token or (expected and token != expected):
+            return {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}}
+        return None
+
+    def _meta_failure(self, failure):
+        if str(failure).startswith("http:"):
+            status = int(str(failure)[5:])
+            return self._answer(status, {"error": {"message": f"Simulated HTTP {status}", "code": status}})
+        code = int(failure)
+        status = 429 if code in (130429, 131056, 80007, 4) else 400
+        headers = {"Retry-After": "0"} if status == 429 else None
+        error = {
+            "error": {
+                "message": f"Simulated error {code}",
+                "type": "OAuthException",
+                "code": code,
+                "error_data": {"messaging_product": "whatsapp", "details": f"simulated {code}"},
+            }
+        }
+        return self._answer(status, error, headers=headers)
+
+    def _meta_send(self, number):
+        payload = self._json_body()
+        self._latency()
+        if (error := self._meta_auth_error()) is not None:
+            return self._answer(401, error)
+        if not isinstance(payload, dict) or payload.get("messaging_product") != "whatsapp":
+            return self._answer(400, {"error": {"message": "messaging_product must be whatsapp", "code": 100}})
+        if payload.get("status") == "read":
+            return self._answer(200, {"success": True})
+        if not payload.get("to") or not payload.get("type"):
+            return self._answer(400, {"error": {"message": "to and type are required", "code": 100}})
+        if (failure := self.state.take_failure()) is not None:
+            return self._meta_failure(failure)
+        wamid = f"wamid.SIM{uuid.uuid4().hex}"
+        self.state.record("meta", wamid, payload["to"], payload)
+        url = self.state.settings["meta_webhook_url"]
+        if url:
+            self.state.post_later(
+                lambda status: self._post_meta_status(url, number, wamid, payload["to"], status),
+                self.state.statuses_for("meta"),
+            )
+        return self._answer(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": payload["to"], "wa_id": payload["to"]}],
+                "messages": [{"id": wamid}],
+            },
+        )
+
+    def _post_meta_status(self, url, number, wamid, to, status):
+        item = {"id": wamid, "status": status, "timestamp": str(int(time.time())), "recipient_id": to}
+        if status == "failed":
+            item["errors"] = [{"code": 131026, "title": "Message undeliverable"}]
+        body = json.dumps(meta_envelope("waba", number, "statuses", [item])).encode()
+        signature = meta_signature(body, self.state.settings["meta_app_secret"] or "")
+        self.state.http.post(
+            url, data=body, timeout=30, headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        )
+
+    def _meta_list_templates(self, waba):
+        self._latency()
+        if (error := self._meta_auth_error()) is not None:
+            return self._answer(401, error)
+        with self.state.lock:
+            return self._answer(200, {"data": list(self.state.templates), "paging": {"cursors": {}}})
+
+    def _meta_create_template(self, waba):
+        payload = self._json_body() or {}
+        if (error := self._meta_auth_error()) is not None:
+            return self._answer(401, error)
+        template = {**payload, "id": str(random.randint(10**14, 10**15)), "status": "PENDING"}
+        with self.state.lock:
+            self.state.templates.append(template)
+        return self._answer(200, {"id": template["id"], "status": "PENDING", "category": payload.get("category")})
+
+    def _meta_flows(self, waba):
+        if (error := self._meta_auth_error()) is not None:
+            return self._answer(401, error)
+        return self._answer(200, {"data": [{"id": "1234567890", "name": "Sign up", "status": "PUBLISHED"}]})
+
+    def _meta_upload(self, number):
+        self._body()
+        if (error := self._meta_auth_error()) is not None:
+            return self._answer(401, error)
+        return self._answer(200, {"id": f"media-{uuid.uuid4().hex[:12]}"})
+
+    def _meta_media_info(self, node):
+        if (error := self._meta_auth_error()) is not None:
+            return self._answer(401, error)
+        host = self.headers.get("Host")
+        return self._answer(
+            200,
+            {
+                "url": f"http://{host}/_sim/media/{node}",
+                "mime_type": "image/png",
+                "file_size": len(PNG),
+                "id": node,
+                "messaging_product": "whatsapp",
+            },
+        )
+
+    def _media_bytes(self, media):
+        return self._answer(200, raw=PNG, content_type="image/png")
+
+    # Twilio
+    def _twilio_send(self, sid):
+        form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
+        self._latency()
+        auth = self.headers.get("Authorization") or ""
+        try:
+            user, token = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)
+        except ValueError:
+            user, token = "", ""
+        credentials = self.state.settings["twilio_credentials"]
+        if user != sid or not token or (credentials and credentials.get(sid) != token):
+            return self._answer(
+                401,
+                {
+                    "code": 20003,
+                    "message": "Authenticate",
+                    "status": 401,
+                    "more_info": "https://www.twilio.com/docs/errors/20003",
+                },
+            )
+        if not form.get("To") or not (form.get("From") or form.get("MessagingServiceSid")):
+            return self._answer(400, {"code": 21604, "message": "A 'To' and a 'From' are required", "status": 400})
+        if (failure := self.state.take_failure()) is not None:
+            status = int(str(failure)[5:]) if str(failure).startswith("http:") else 400
+            code = status if str(failure).startswith("http:") else int(failure)
+            return self._answer(status, {"code": code, "message": f"Simulated error {code}", "status": status})
+        message_sid = f"SM{uuid.uuid4().hex}"
+        self.state.record("twilio", message_sid, form["To"], form, form.get("StatusCallback"))
+        if form.get("StatusCallback"):
+            url = form["StatusCallback"]
+            self.state.post_later(
+                lambda status: self._post_twilio_status(url, token, sid, message_sid, form, status),
+                self.state.statuses_for("twilio"),
+            )
+        return self._answer(
+            201,
+            {
+                "sid": message_sid,
+                "account_sid": sid,
+                "to": form["To"],
+                "from": form.get("From"),
+                "body": form.get("Body"),
+                "status": "queued",
+                "num_segments": "1",
+                "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            },
+        )
+
+    def _post_twilio_status(self, url, token, sid, message_sid, form, status):
+        twilio_status = "undelivered" if status == "failed" else status
+        callback = {
+            "MessageSid": message_sid,
+            "SmsSid": message_sid,
+            "AccountSid": sid,
+            "MessageStatus": twilio_status,
+            "SmsStatus": twilio_status,
+            "To": form["To"],
+            "From": form.get("From", ""),
+        }
+        if status == "failed":
+            callback["ErrorCode"] = "30003"
+        signature = RequestValidator(token).compute_signature(url, callback)
+        self.state.http.post(url, data=callback, headers={"X-Twilio-Signature": signature}, timeout=30)
+
+    # Infobip
+    def _infobip_auth_ok(self):
+        key = (self.headers.get("Authorization") or "").removeprefix("App ").strip()
+        expected = self.state.settings["infobip_api_key"]
+        return bool(key) and (not expected or key == expected)
+
+    def _infobip_failure(self, failure):
+        status = int(str(failure)[5:]) if str(failure).startswith("http:") else 400
+        return self._answer(
+            status,
+            {"requestError": {"serviceException": {"messageId": "BAD_REQUEST", "text": f"Simulated error {failure}"}}},
+        )
+
+    def _infobip_send(self):
+        payload = self._json_body() or {}
+        self._latency()
+        if not self._infobip_auth_ok():
+            return self._answer(
+                401,
+                {"requestError": {"serviceException": {"messageId": "UNAUTHORIZED", "text": "Invalid login details"}}},
+            )
+        if (failure := self.state.take_failure()) is not None:
+            return self._infobip_failure(failure)
+        answers = []
+        for message in payload.get("messages") or []:
+            webhooks = message.get("webhooks") or {}
+            url = (webhooks.get("delivery") or {}).get("url") or message.get("notifyUrl")
+            callback_data = webhooks.get("callbackData") or message.get("callbackData")
+            for destination in message.get("destinations") or []:
+                message_id = f"ib-{uuid.uuid4().hex}"
+                self.state.record("infobip", message_id, destination.get("to"), message, url)
+                answers.append(
+                    {
+                        "messageId": message_id,
+                        "destination": destination.get("to"),
+                        "status": {
+                            "groupId": 1,
+                            "groupName": "PENDING",
+                            "id": 26,
+                            "name": "PENDING_ACCEPTED",
+                            "description": "Message sent to next instance",
+                        },
+                    }
+                )
+                if url:
+                    to = destination.get("to")
+                    self.state.post_later(
+                        lambda status, mid=message_id, to=to, url=url, data=callback_data: self._post_infobip_report(
+                            url, mid, to, status, data
+                        ),
+                        self.state.statuses_for("infobip"),
+                    )
+        return self._answer(200, {"bulkId": f"bulk-{uuid.uuid4().hex[:12]}", "messages": answers})
+
+    def _post_infobip_report(self, url, message_id, to, status, callback_data):
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+        groups = {
+            "sent": (1, "PENDING"),
+            "delivered": (3, "DELIVERED"),
+            "failed": (2, "UNDELIVERABLE"),
+            "read": (3, "DELIVERED"),
+        }
+        group_id, group_name = groups.get(status, (1, "PENDING"))
+        result = {
+            "messageId": message_id,
+            "to": to,
+            "sentAt": now,
+            "doneAt": now,
+            "smsCount": 1,
+            "status": {
+                "groupId": group_id,
+                "groupName": group_name,
+                "id": 5,
+                "name": f"{group_name}_SIM",
+                "description": f"Simulated {status}",
+            },
+            "error": {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR", "permanent": False},
+        }
+        if status == "failed":
+            result["error"] = {
+                "groupId": 1,
+                "groupName": "HANDSET_ERRORS",
+                "id": 27,
+                "name": "EC_ABSENT_SUBSCRIBER",
+                "description": "Absent subscriber",
+                "permanent": False,
+            }
+        if callback_data:
+            result["callbackData"] = callback_data
+        self.state.http.post(url, json={"results": [result]}, timeout=30)
+
+    def _infobip_whatsapp_send(self):
+        payload = self._json_body() or {}
+        self._latency()
+        if not self._infobip_auth_ok():
+            return self._answer(401, {"requestError": {"serviceException": {"messageId": "UNAUTHORIZED"}}})
+        message_id = f"ib-wa-{uuid.uuid4().hex}"
+        self.state.record("infobip", message_id, payload.get("to"), payload)
+        return self._answer(
+            200,
+            {
+                "to": payload.get("to"),
+                "messageCount": 1,
+                "messageId": message_id,
+                "status": {"groupId": 1, "groupName": "PENDING", "id": 7, "name": "PENDING_ENROUTE"},
+            },
+        )
+
+    # Custom gateway
+    def _custom_send(self):
+        payload = self._json_body()
+        self._latency()
+        if payload is None:
+            return self._answer(400, {"error": "the body is not JSON"})
+        if (failure := self.state.take_failure()) is not None:
+            status = int(str(failure)[5:]) if str(failure).startswith("http:") else 400
+            return self._answer(status, {"error": f"Simulated error {failure}"})
+        message_id = f"cust-{uuid.uuid4().hex}"
+        self.state.record("custom", message_id, payload.get("to"), payload)
+        return self._answer(200, {"data": {"id": message_id}, "id": message_id, "accepted": True})
+
+
+class SimulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+    allow_reuse_address = True
+
+    def __init__(self, address):
+        super().__init__(address, Handler)
+        self.state = SimState()
+
+
+def make_server(host="127.0.0.1", port=8899):
+    return SimulatorServer((host, port))
+
+
+def start_in_thread(port=0, host="127.0.0.1"):
+    """Start a simulator in a daemon thread; returns (server, base_url). Stop with ``server.shutdown()``."""
+    server = make_server(host, port)
+    thread = threading.Thread(target=server.serve_forever, name="provider-simulator", daemon=True)
+    thread.start()
+    return server, f"http://{host}:{server.server_port}"
