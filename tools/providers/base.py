@@ -276,6 +276,24 @@ class Provider:
     def parse_webhook(self, request):
         raise NotImplementedError
 
+    # Media
+    def _download(self, session, url, max_bytes=None, **kwargs):
+        """(content, content type) of ``url``, refusing more than ``max_bytes``."""
+        response = self._request(session, "GET", url, stream=True, **kwargs)
+        if response.status_code >= 400:
+            raise ProviderError(
+                classify_http_status(response.status_code),
+                f"{self.name}: media download answered HTTP {response.status_code}",
+                code=response.status_code,
+            )
+        content = b""
+        for chunk in response.iter_content(65536):
+            content += chunk
+            if max_bytes and len(content) > max_bytes:
+                response.close()
+                raise ProviderError(RECIPIENT, f"The media is larger than {max_bytes} bytes", code="too_large")
+        return content, response.headers.get("Content-Type")
+
     # HTTP
     def _new_session(self):
         session = requests.Session()

@@ -118,6 +118,14 @@ class InfobipProvider(Provider):
             raise ProviderError(kind, f"Infobip: {status.description or status.name}", code=status.name)
         return SendResult(sent.message_id, "sent", answer.to_dict())
 
+    def download_media(self, url, max_bytes=None):
+        """(content, mime type, file name) of an inbound media URL, with the API key."""
+        if not hasattr(self._local, "media_session"):
+            self._local.media_session = self._new_session()
+        headers = {"Authorization": f"App {self.api_key}"}
+        content, mime_type = self._download(self._local.media_session, url, max_bytes, headers=headers)
+        return content, mime_type, None
+
     @staticmethod
     def _error(error):
         status = error.status or 0

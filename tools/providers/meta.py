@@ -232,16 +232,8 @@ class MetaCloudProvider(Provider):
     def download_media(self, media_id, max_bytes=None):
         """(content, mime type, file name) of an inbound media; its URL is short-lived and needs the token."""
         info = self._call("GET", str(media_id))
-        response = self._request(self._session, "GET", info["url"], stream=True)
-        if response.status_code >= 400:
-            raise error_from_response(response)
-        content = b""
-        for chunk in response.iter_content(65536):
-            content += chunk
-            if max_bytes and len(content) > max_bytes:
-                response.close()
-                raise ProviderError(RECIPIENT, f"The media is larger than {max_bytes} bytes", code="too_large")
-        return content, info.get("mime_type") or response.headers.get("Content-Type"), info.get("file_name")
+        content, content_type = self._download(self._session, info["url"], max_bytes)
+        return content, info.get("mime_type") or content_type, info.get("file_name")
 
     # Webhooks
     def verify_webhook(self, request):

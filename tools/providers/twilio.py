@@ -142,6 +142,15 @@ class TwilioProvider(Provider):
             created.sid, STATUSES.get(created.status, "queued"), {"sid": created.sid, "status": created.status}
         )
 
+    def download_media(self, url, max_bytes=None):
+        """(content, mime type, file name) of an inbound media URL (Twilio wants the account's basic auth)."""
+        if not hasattr(self._local, "media_session"):
+            self._local.media_session = self._new_session()
+        content, mime_type = self._download(
+            self._local.media_session, url, max_bytes, auth=(self.account_sid, self.auth_token), allow_redirects=True
+        )
+        return content, mime_type, None
+
     @staticmethod
     def _error(error):
         code = str(error.code) if error.code else None

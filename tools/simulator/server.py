@@ -6,7 +6,7 @@ Control API (JSON):
   ``statuses`` (the callbacks posted after each send, e.g. ``["sent", "delivered", "read"]``),
   ``status_delay_ms``, ``shuffle`` (post them out of order), ``duplicate`` (post each twice),
   ``callbacks`` (false: post none), ``meta_webhook_url``, ``meta_app_secret``, ``meta_access_token``,
-  ``twilio_credentials`` ({sid: token}), ``infobip_api_key``.
+  ``twilio_credentials`` ({sid: token}), ``infobip_api_key``, ``callback_headers``.
 - ``GET /_sim/messages``: what was sent, in order; ``POST /_sim/reset``: forget it and reset settings.
 - ``POST /_sim/inbound``: post a correctly signed inbound message of ``provider`` to ``url``.
 """
@@ -43,6 +43,7 @@ DEFAULTS = {
     "meta_access_token": None,
     "twilio_credentials": None,
     "infobip_api_key": None,
+    "callback_headers": {},  # added to every callback (e.g. a test server's session cookie)
 }
 USUAL_STATUSES = {"meta": ["sent", "delivered", "read"], "twilio": ["sent", "delivered"], "infobip": ["delivered"]}
 PNG = base64.b64decode(
@@ -351,9 +352,12 @@ class Handler(BaseHTTPRequestHandler):
             item["errors"] = [{"code": 131026, "title": "Message undeliverable"}]
         body = json.dumps(meta_envelope("waba", number, "statuses", [item])).encode()
         signature = meta_signature(body, self.state.settings["meta_app_secret"] or "")
-        self.state.http.post(
-            url, data=body, timeout=30, headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}
-        )
+        headers = {
+            **self.state.settings["callback_headers"],
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": signature,
+        }
+        self.state.http.post(url, data=body, timeout=30, headers=headers)
 
     def _meta_list_templates(self, waba):
         self._latency()
@@ -462,7 +466,8 @@ class Handler(BaseHTTPRequestHandler):
         if status == "failed":
             callback["ErrorCode"] = "30003"
         signature = RequestValidator(token).compute_signature(url, callback)
-        self.state.http.post(url, data=callback, headers={"X-Twilio-Signature": signature}, timeout=30)
+        headers = {**self.state.settings["callback_headers"], "X-Twilio-Signature": signature}
+        self.state.http.post(url, data=callback, headers=headers, timeout=30)
 
     # Infobip
     def _infobip_auth_ok(self):
@@ -553,7 +558,9 @@ class Handler(BaseHTTPRequestHandler):
             }
         if callback_data:
             result["callbackData"] = callback_data
-        self.state.http.post(url, json={"results": [result]}, timeout=30)
+        self.state.http.post(
+            url, json={"results": [result]}, headers=self.state.settings["callback_headers"], timeout=30
+        )
 
     def _infobip_whatsapp_send(self):
         payload = self._json_body() or {}
