@@ -1,4 +1,5 @@
 from . import res_users
+from . import contact_centre_provider_mixin
 from . import contact_centre_whatsapp_config
 from . import contact_centre_whatsapp_flow
 from . import contact_centre_sms_config
@@ -13,4 +14,5 @@ from . import contact_centre_script
 from . import whatsapp_chatbot
 from . import whatsapp_chatbot_step
 from . import whatsapp_chatbot_step_option
+from . import whatsapp_chatbot_session
 from . import contact_centre_automation

@@ -1,5 +1,9 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+
+from ..tools.keywords import match_keyword, parse_keywords
 
 AUTOMATION_TYPES = [
     ("keyword", "Keyword"),
@@ -58,3 +62,50 @@ class ContactCentreAutomation(models.Model):
                 raise ValidationError(self.env._("Choose the chatbot this automation starts."))
             if automation.automation_type == "auto_reply" and not automation.response_message:
                 raise ValidationError(self.env._("An auto-reply needs the reply text."))
+
+    @api.model
+    def _run_on_inbound(self, message):
+        """Run the active automations of ``message``'s channel in sequence order on it."""
+        company = message._provider_config().company_id or message.company_id
+        domain = [("channel", "in", (message.channel, "both")), ("company_id", "in", (company.id, False))]
+        for automation in self.search(domain):
+            if not automation._matches(message):
+                continue
+            automation._fire(message)
+            if automation.stop_processing:
+                return automation
+        return self.browse()
+
+    def _matches(self, message):
+        self.ensure_one()
+        trigger = self.trigger_type
+        if trigger == "keyword":
+            return bool(match_keyword(message.body_text or "", parse_keywords(self.trigger_keywords)))
+        if trigger == "first_message":
+            return message.thread_id._is_new_conversation(message)
+        if trigger == "outside_hours":
+            return bool(self.calendar_id) and not self._within_hours(message.message_timestamp)
+        if trigger == "no_agent":
+            return not message.thread_id.assigned_agent_id and not message.thread_id._available_agents()
+        return trigger == "any_message"
+
+    def _within_hours(self, when):
+        """True when ``when`` (naive UTC) falls in a working interval of the calendar."""
+        start = fields.Datetime.to_datetime(when).replace(tzinfo=None)
+        tz_start = fields.Datetime.context_timestamp(self.with_context(tz=self.calendar_id.tz), start)
+        intervals = self.calendar_id._work_intervals_batch(
+            tz_start - timedelta(minutes=1), tz_start + timedelta(minutes=1)
+        )
+        return any(begin <= tz_start < end for begin, end, _meta in intervals[False])
+
+    def _fire(self, message):
+        self.ensure_one()
+        self.sudo().trigger_count += 1
+        thread = message.thread_id
+        if self.automation_type == "chatbot":
+            self.env["whatsapp.chatbot.session"]._start(self.chatbot_id, thread)
+            return
+        if self.script_id:
+            thread.suggested_script_ids = [fields.Command.link(self.script_id.id)]
+        if self.response_message:
+            thread._send_automated(text=self.response_message)

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from ..tools.keywords import match_keyword
+
 CAMPAIGN_CHANNELS = [("whatsapp", "WhatsApp"), ("sms", "SMS"), ("both", "Both (preferred channel)")]
 
 CAMPAIGN_STATES = [
@@ -89,7 +91,24 @@ class ContactCentreCampaign(models.Model):
     def _handle_inbound_keyword(self, message):
         """Enrol the sender of inbound ``message`` into the running inbound campaign whose keyword it
         is, answer with the campaign's reply, and say whether the message was consumed."""
-        return False
+        campaigns = self.sudo().search(
+            [
+                ("campaign_type", "=", "inbound"),
+                ("state", "=", "running"),
+                ("channel", "in", (message.channel, "both")),
+                ("keyword", "!=", False),
+            ]
+        )
+        campaign = campaigns.filtered(lambda c: match_keyword(message.body_text or "", [c.keyword]))[:1]
+        if not campaign:
+            return False
+        contact = message.contact_id
+        campaign.contact_ids = [fields.Command.link(contact.id)]
+        contact._set_opt_in(message.channel, True, "campaign")
+        message.sudo().campaign_id = campaign
+        if campaign.reply_text:
+            message.thread_id._send_automated(text=campaign.reply_text, campaign=campaign)
+        return True
 
     def action_view_messages(self):
         self.ensure_one()

@@ -3,6 +3,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..tools.keywords import opt_command, parse_keywords
 from ..tools.phone import InvalidPhoneNumber, to_e164
 
 WHATSAPP_WINDOW = timedelta(hours=24)
@@ -177,6 +178,55 @@ class ContactCentreContact(models.Model):
             if contact:
                 return contact
         return self.browse()
+
+    @api.model
+    def _find_or_create_from_inbound(self, event):
+        """The contact who sent inbound ``event``: found by number, or created with the profile name."""
+        contact = self._find_by_number(event.sender)
+        if contact:
+            return contact
+        number_field = "whatsapp_number" if event.channel == "whatsapp" else "sms_number"
+        return self.create(
+            {
+                "name": event.profile_name or event.sender,
+                number_field: event.sender,
+                "preferred_channel": event.channel,
+            }
+        )
+
+    def _apply_opt_command(self, message):
+        """Handle STOP/START/HELP (and the configured words) sent as a whole message.
+
+        Opting out or in is logged on the contact and confirmed by one message on that channel.
+        Returns True when the message was such a command.
+        """
+        self.ensure_one()
+        params = self.env["ir.config_parameter"].sudo()
+        command = opt_command(
+            message.body_text or "",
+            extra_out=parse_keywords(params.get_param("contact_centre.opt_out_words", "")),
+            extra_in=parse_keywords(params.get_param("contact_centre.opt_in_words", "")),
+            extra_help=parse_keywords(params.get_param("contact_centre.help_words", "")),
+        )
+        if not command:
+            return False
+        channel = message.channel
+        if command == "help":
+            reply = params.get_param("contact_centre.help_text") or self.env._(
+                "Reply STOP to stop receiving messages, START to receive them again."
+            )
+        elif command == "opt_out":
+            self._set_opt_in(channel, False, "keyword")
+            reply = params.get_param("contact_centre.opt_out_text") or self.env._(
+                "You will not receive more messages from us here. Reply START to subscribe again."
+            )
+        else:
+            self._set_opt_in(channel, True, "keyword")
+            reply = params.get_param("contact_centre.opt_in_text") or self.env._(
+                "You are subscribed again. Reply STOP to unsubscribe."
+            )
+        message.thread_id._send_automated(text=reply, confirmation=True)
+        return True
 
     def _number_for(self, channel):
         self.ensure_one()

@@ -1,6 +1,29 @@
-from odoo import api, fields, models
+import logging
+from datetime import timedelta
 
+import psycopg2
+
+from odoo import api, fields, models, modules
+from odoo.exceptions import UserError
+from odoo.tools import SQL, mute_logger
+
+from ..tools.providers import (
+    InboundMessage,
+    OutboundMessage,
+    ProviderError,
+    SendResult,
+    StatusUpdate,
+    TemplateMessage,
+    TemplateStatusUpdate,
+)
+from ..tools.rendering import meta_components, placeholders
+from ..tools.status import is_forward
 from .contact_centre_contact import CHANNELS
+
+_logger = logging.getLogger(__name__)
+
+STATUS_DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
+CLAIM_TIMEOUT = timedelta(minutes=10)
 
 DIRECTIONS = [("inbound", "Inbound"), ("outbound", "Outbound")]
 
@@ -67,6 +90,19 @@ class ContactCentreMessage(models.Model):
     whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number", ondelete="set null")
     sms_config_id = fields.Many2one("contact.centre.sms.config", "SMS Provider", ondelete="set null")
     company_id = fields.Many2one(related="contact_id.company_id", store=True)
+    template_values = fields.Json(
+        "Template Values", readonly=True, help="Placeholder -> value, as sent (WhatsApp templates)."
+    )
+    send_claimed_at = fields.Datetime(
+        "Handed Over At",
+        readonly=True,
+        copy=False,
+        help="Set, and committed, just before the message is handed to the provider. A queued message that "
+        "keeps it was in flight when a process died: it is never resent automatically but marked for review.",
+    )
+    needs_review = fields.Boolean(
+        readonly=True, copy=False, help="The process sending it died: check with the provider whether it left."
+    )
 
     _external_message_uniq = models.UniqueIndex(
         "(external_message_id, provider) WHERE external_message_id IS NOT NULL",
@@ -75,6 +111,7 @@ class ContactCentreMessage(models.Model):
     _contact_channel_direction_idx = models.Index("(contact_id, channel, direction)")
     _status_timestamp_idx = models.Index("(status, message_timestamp)")
     _thread_timestamp_idx = models.Index("(thread_id, message_timestamp DESC, id DESC)")
+    _send_queue_idx = models.Index("(id) WHERE status = 'queued' AND direction = 'outbound'")
 
     @api.depends("body_text", "message_type")
     def _compute_preview(self):
@@ -88,19 +125,277 @@ class ContactCentreMessage(models.Model):
         self.ensure_one()
         return self.whatsapp_config_id if self.channel == "whatsapp" else self.sms_config_id
 
-    # Hooks between the parts of the contact centre. Each is implemented by the part that owns it.
+    # Ingestion of webhooks
 
-    def _dispatch_inbound(self):
-        """Run the inbound rules on newly stored inbound messages: opt-out/in commands, inbound
-        campaign keywords, a running chatbot, automations, then assignment of the conversation."""
+    @api.model
+    def _ingest_events(self, config, events):
+        """Store what one webhook request carried, in its transaction: inbound messages (each at
+        most once), status updates (never backwards) and template approval updates."""
+        provider = config._provider_name()
+        created, changed = self.browse(), self.browse()
+        for event in events:
+            if isinstance(event, InboundMessage):
+                created |= self._ingest_inbound(config, provider, event)
+            elif isinstance(event, StatusUpdate):
+                changed |= self._ingest_status(provider, event)
+            elif isinstance(event, TemplateStatusUpdate):
+                self.env["contact.centre.template"]._apply_template_status(config, event)
+        for message in created:
+            message._dispatch_inbound()
+        (created | changed)._notify_inbox()
+        return created, changed
 
-    def _notify_inbox(self):
-        """Tell the inbox of the agents who may see these messages that they are new or changed."""
+    @api.model
+    def _find_by_external_id(self, provider, external_id):
+        return self.search([("external_message_id", "=", external_id), ("provider", "=", provider)], limit=1)
+
+    @api.model
+    def _ingest_inbound(self, config, provider, event):
+        """The new message for ``event``, or nothing when it was already stored.
+
+        The unique index on (external_message_id, provider) is the guard: when two workers store
+        the same retried event at once, the second insert fails on it and is taken as a duplicate.
+        """
+        if self._find_by_external_id(provider, event.provider_message_id):
+            return self.browse()
+        contact = self.env["contact.centre.contact"]._find_or_create_from_inbound(event)
+        thread = self.env["contact.centre.thread"]._get_or_create(contact, event.channel)
+        timestamp = (
+            fields.Datetime.to_datetime(event.timestamp.replace(tzinfo=None))
+            if event.timestamp
+            else fields.Datetime.now()
+        )
+        values = {
+            "contact_id": contact.id,
+            "thread_id": thread.id,
+            "channel": event.channel,
+            "direction": "inbound",
+            "status": "received",
+            "provider": provider,
+            "external_message_id": event.provider_message_id,
+            "message_type": event.message_type,
+            "body_text": event.text,
+            "message_timestamp": timestamp,
+            "reply_to_external_id": event.reply_to_provider_id,
+            "parent_message_id": event.reply_to_provider_id
+            and self._find_by_external_id(provider, event.reply_to_provider_id).id,
+            "interactive_payload": self._interactive_payload(event),
+            config._message_config_field(): config.id,
+        }
+        try:
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                message = self.create(values)
+        except psycopg2.errors.UniqueViolation:
+            _logger.info("Duplicate inbound message %s from %s ignored", event.provider_message_id, provider)
+            return self.browse()
+        message._store_inbound_media(config, event)
+        thread._register_inbound(message, config)
+        return message
+
+    @staticmethod
+    def _interactive_payload(event):
+        payload = {
+            "id": event.interactive_id,
+            "title": event.interactive_title,
+            "flow_token": event.flow_token,
+            "flow_response": event.flow_response,
+        }
+        return {key: value for key, value in payload.items() if value} or False
+
+    def _store_inbound_media(self, config, event):
+        """Download the media of an inbound message into attachments, within the size limit.
+
+        A failed or too large download keeps the message with a note: it never fails the webhook.
+        """
+        max_bytes = int(self.env["ir.config_parameter"].sudo().get_param("contact_centre.max_media_bytes", 16 << 20))
+        attachments = self.env["ir.attachment"]
+        for index, media in enumerate(event.media):
+            try:
+                content, mime_type, filename = config._download_media(media, max_bytes)
+            except ProviderError as error:
+                self.error_message = self.env._("Media not stored: %(reason)s", reason=error)
+                continue
+            attachments |= attachments.sudo().create(
+                {
+                    "name": filename or media.filename or f"{self.message_type}-{index + 1}",
+                    "raw": content,
+                    "mimetype": mime_type or media.mime_type,
+                    "res_model": self._name,
+                    "res_id": self.id,
+                }
+            )
+        if attachments:
+            self.attachment_ids = [fields.Command.set(attachments.ids)]
+
+    @api.model
+    def _ingest_status(self, provider, event):
+        """Apply a delivery status if it moves the message forward; the row is locked first so that
+        two concurrent callbacks cannot move it backwards."""
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT id FROM contact_centre_message WHERE external_message_id = %s AND provider = %s FOR UPDATE",
+                event.provider_message_id,
+                provider,
+            )
+        )
+        if not rows:
+            _logger.debug("Status %s for unknown message %s ignored", event.status, event.provider_message_id)
+            return self.browse()
+        message = self.browse(rows[0][0])
+        if not is_forward(message.status, event.status):
+            return self.browse()
+        values = {"status": event.status}
+        when = (
+            fields.Datetime.to_datetime(event.timestamp.replace(tzinfo=None))
+            if event.timestamp
+            else fields.Datetime.now()
+        )
+        if event.status in STATUS_DATE_FIELDS:
+            values[STATUS_DATE_FIELDS[event.status]] = when
+        if event.status == "failed":
+            values.update(error_code=event.error_code, error_message=event.error_title or event.error_code)
+        elif message.status == "failed":
+            values.update(error_code=False, error_message=False)
+        message.write(values)
+        return message
+
+    # Sending
 
     def _to_outbound(self):
         """The Odoo-free ``OutboundMessage`` to hand to the provider for this queued message."""
-        raise NotImplementedError
+        self.ensure_one()
+        config = self._provider_config()
+        outbound = OutboundMessage(
+            to=self.contact_id._number_for(self.channel),
+            channel=self.channel,
+            text=self.body_text,
+            reply_to=self.parent_message_id.external_message_id or None,
+            interactive=self.interactive_payload or None,
+            status_callback=config._status_callback_url(),
+            client_ref=str(self.id),
+        )
+        if self.channel == "whatsapp" and self.template_id:
+            template = self.template_id
+            values = self.template_values or {}
+            body_values = [values.get(name, "") for name in placeholders(template.body_text)]
+            outbound.template = TemplateMessage(
+                template.meta_template_name, template.language, meta_components(body_values)
+            )
+            outbound.text = None
+        return outbound
 
     def _apply_send_result(self, result):
         """Record what the provider answered (``SendResult`` or ``ProviderError``) on this message."""
-        raise NotImplementedError
+        self.ensure_one()
+        if isinstance(result, SendResult):
+            self.write(
+                {
+                    "status": "sent" if self.status == "queued" else self.status,
+                    "external_message_id": result.provider_message_id,
+                    "sent_date": fields.Datetime.now(),
+                    "send_claimed_at": False,
+                    "error_code": False,
+                    "error_message": False,
+                }
+            )
+        else:
+            self.write(
+                {
+                    "status": "failed",
+                    "send_claimed_at": False,
+                    "error_code": result.code,
+                    "error_message": str(result)[:250],
+                }
+            )
+
+    @api.model
+    def _send_queued(self, limit=1000):
+        """Hand queued outbound messages to their providers, a batch at a time.
+
+        Each batch is claimed (rows locked with SKIP LOCKED, ``send_claimed_at`` set) and committed
+        before any provider call, so two workers never take the same message and no transaction is
+        held open while waiting on a provider. Results are written and committed afterwards.
+        """
+        auto_commit = not modules.module.current_test
+        self._flag_abandoned_claims()
+        while True:
+            batch = self.search(self._queue_domain(), limit=limit, order="id").try_lock_for_update()
+            if not batch:
+                return
+            batch.write({"send_claimed_at": fields.Datetime.now()})
+            outbound = {message: message._to_outbound() for message in batch}
+            if auto_commit:
+                self.env.cr.commit()
+            for config, messages in batch.grouped(lambda m: m._provider_config()).items():
+                results = config._send_throttled([outbound[m] for m in messages])
+                for message, result in zip(messages, results, strict=True):
+                    message._apply_send_result(result)
+            batch._notify_inbox()
+            if auto_commit:
+                remaining = self.search_count(self._queue_domain())
+                if self.env.context.get("cron_id"):
+                    self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
+                else:
+                    self.env.cr.commit()
+            if len(batch) < limit or not auto_commit:
+                return
+
+    @api.model
+    def _queue_domain(self):
+        return [("status", "=", "queued"), ("direction", "=", "outbound"), ("send_claimed_at", "=", False)]
+
+    @api.model
+    def _flag_abandoned_claims(self):
+        """Messages claimed long ago and still queued were in flight when their process died: the
+        provider may or may not have them. Never resend them automatically; flag them for review."""
+        abandoned = self.search(
+            [
+                ("status", "=", "queued"),
+                ("send_claimed_at", "<", fields.Datetime.now() - CLAIM_TIMEOUT),
+                ("needs_review", "=", False),
+            ]
+        )
+        abandoned.write({"needs_review": True})
+        return abandoned
+
+    @api.model
+    def _trigger_send_queue(self):
+        self.env.ref("contact_centre.ir_cron_contact_centre_send_queue")._trigger()
+
+    def action_retry(self):
+        """Queue failed or abandoned messages again (the person asked for it: a resend is intended)."""
+        retriable = self.filtered(lambda m: m.direction == "outbound" and (m.status == "failed" or m.needs_review))
+        if not retriable:
+            raise UserError(self.env._("Only failed outbound messages can be retried."))
+        retriable.write(
+            {
+                "status": "queued",
+                "send_claimed_at": False,
+                "needs_review": False,
+                "error_code": False,
+                "error_message": False,
+            }
+        )
+        self._trigger_send_queue()
+        return True
+
+    # Hooks between the parts of the contact centre.
+
+    def _dispatch_inbound(self):
+        """Run the inbound rules on a newly stored inbound message: opt-out/in commands, inbound
+        campaign keywords, a running chatbot, automations, then assignment of the conversation."""
+        self.ensure_one()
+        if self.contact_id._apply_opt_command(self):
+            return
+        if self.env["contact.centre.campaign"]._handle_inbound_keyword(self):
+            return
+        if self.env["whatsapp.chatbot.session"]._handle_inbound(self):
+            return
+        self.env["contact.centre.automation"]._run_on_inbound(self)
+        self.thread_id._auto_assign()
+
+    def _notify_inbox(self):
+        """Tell the inbox of the agents who may see these messages that they are new or changed."""
+        for thread, messages in self.grouped("thread_id").items():
+            if thread:
+                thread._notify_inbox(messages)

@@ -2,6 +2,8 @@ import secrets
 
 from odoo import api, fields, models
 
+from ..tools.providers import CustomHttpProvider, InfobipProvider, TwilioProvider
+
 ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
 
 DEFAULT_BASE_URLS = {
@@ -16,7 +18,7 @@ class ContactCentreSmsConfig(models.Model):
 
     _name = "contact.centre.sms.config"
     _description = "SMS Provider"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "contact.centre.provider.mixin"]
     _order = "sequence, id"
 
     name = fields.Char(required=True, tracking=True)
@@ -90,10 +92,7 @@ class ContactCentreSmsConfig(models.Model):
                 )
 
     def _get_provider(self):
-        """The Odoo-free client of this account, with its secrets."""
         self.ensure_one()
-        from ..tools.providers import CustomHttpProvider, InfobipProvider, TwilioProvider
-
         config = self.sudo()
         if config.provider == "twilio":
             return TwilioProvider(
@@ -119,3 +118,12 @@ class ContactCentreSmsConfig(models.Model):
             sender=config.sender,
             webhook_token=config.webhook_token or "",
         )
+
+    def _provider_name(self):
+        return self.provider
+
+    def _message_config_field(self):
+        return "sms_config_id"
+
+    def _status_callback_url(self):
+        return self.sudo().webhook_url or None

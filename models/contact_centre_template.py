@@ -87,3 +87,24 @@ class ContactCentreTemplate(models.Model):
         """Placeholder -> value for ``contact``, as the variable lines say."""
         self.ensure_one()
         return {variable.placeholder: variable._value_for(contact) for variable in self.variable_ids}
+
+    @api.model
+    def _apply_template_status(self, config, event):
+        """Meta's verdict on a template (``TemplateStatusUpdate``): approved, rejected, paused..."""
+        domain = [("meta_template_name", "=", event.template_name)]
+        if event.language:
+            domain.append(("language", "=", event.language))
+        if config._name == "contact.centre.whatsapp.config":
+            domain.append(("whatsapp_config_id.account_id", "=", config.account_id))
+        templates = self.sudo().with_context(active_test=False).search(domain)
+        status = event.status.lower()
+        if status not in dict(APPROVAL_STATUSES):
+            return templates.browse()
+        templates.write(
+            {
+                "approval_status": status,
+                "rejection_reason": event.reason if status == "rejected" else False,
+                "meta_template_id": event.template_id or False,
+            }
+        )
+        return templates

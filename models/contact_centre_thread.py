@@ -1,6 +1,12 @@
-from odoo import api, fields, models
+import logging
 
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from ..tools.rendering import render
 from .contact_centre_contact import CHANNELS, WHATSAPP_WINDOW
+
+_logger = logging.getLogger(__name__)
 
 
 class ContactCentreThread(models.Model):
@@ -28,7 +34,10 @@ class ContactCentreThread(models.Model):
     last_inbound_date = fields.Datetime("Last Inbound")
     whatsapp_window_end = fields.Datetime("WhatsApp Window Ends", compute="_compute_whatsapp_window_end", store=True)
     unread_count = fields.Integer("Unread")
-    resolved_date = fields.Datetime("Resolved On")
+    suggested_script_ids = fields.Many2many(
+        "contact.centre.script", string="Suggested Scripts", help="Scripts whose keywords the contact used."
+    )
+    resolved_date = fields.Datetime("Last Resolved On", help="Kept when the conversation reopens.")
 
     _contact_channel_uniq = models.Constraint(
         "UNIQUE(contact_id, channel)", "A contact has one conversation per channel."
@@ -61,7 +70,218 @@ class ContactCentreThread(models.Model):
         self.write({"state": "resolved", "resolved_date": fields.Datetime.now(), "unread_count": 0})
 
     def action_reopen(self):
-        self.write({"state": "open", "resolved_date": False})
+        self.write({"state": "open"})
 
     def action_mark_read(self):
         self.filtered("unread_count").write({"unread_count": 0})
+
+    # Inbound
+
+    def _register_inbound(self, message, config):
+        """Bring the conversation and its contact up to date with a new inbound ``message``."""
+        self.ensure_one()
+        when = message.message_timestamp
+        values = {
+            "last_message_date": max(when, self.last_message_date or when),
+            "last_message_preview": message.preview,
+            "last_inbound_date": max(when, self.last_inbound_date or when),
+            "unread_count": self.unread_count + 1,
+            config._message_config_field(): config.id,
+        }
+        if self.state == "resolved":
+            values["state"] = "open"
+        self.write(values)
+        contact_values = {
+            "last_inbound_date": values["last_inbound_date"],
+            "last_message_date": values["last_message_date"],
+        }
+        if self.channel == "whatsapp":
+            contact_values["last_whatsapp_inbound_date"] = values["last_inbound_date"]
+        self.contact_id.write(contact_values)
+
+    def _is_new_conversation(self, message):
+        """True when ``message`` opens the conversation: its first inbound one, or the first since it was resolved."""
+        self.ensure_one()
+        earlier = [("thread_id", "=", self.id), ("direction", "=", "inbound"), ("id", "!=", message.id)]
+        if self.resolved_date:
+            earlier.append(("message_timestamp", ">", self.resolved_date))
+        return not self.env["contact.centre.message"].search_count(earlier, limit=1)
+
+    def _notify_inbox(self, messages):
+        """Push new or changed ``messages`` of this conversation to the inbox of whoever may see them:
+        its agent, or every agent while it is unassigned (supervisors see everything)."""
+        self.ensure_one()
+        payload = {
+            "thread_id": self.id,
+            "state": self.state,
+            "unread_count": self.unread_count,
+            "assigned_agent_id": self.assigned_agent_id.id,
+            "messages": [
+                {"id": m.id, "status": m.status, "direction": m.direction, "preview": m.preview} for m in messages
+            ],
+        }
+        if self.assigned_agent_id:
+            self.assigned_agent_id._bus_send("contact_centre/thread", payload)
+            self.env.ref("contact_centre.group_contact_centre_supervisor")._bus_send("contact_centre/thread", payload)
+        else:
+            self.env.ref("contact_centre.group_contact_centre_agent")._bus_send("contact_centre/thread", payload)
+
+    # Assignment
+
+    def _auto_assign(self):
+        """Give an unassigned open conversation to an available agent with room for it, round robin
+        or to the one with the fewest open conversations; without one it stays in the queue."""
+        for thread in self.filtered(lambda t: t.state == "open" and not t.assigned_agent_id):
+            if self.env["whatsapp.chatbot.session"]._running_for(thread):
+                continue
+            agent = thread._pick_agent()
+            if agent:
+                thread._assign(agent)
+
+    def _pick_agent(self):
+        agents = self._available_agents()
+        if not agents:
+            return agents
+        params = self.env["ir.config_parameter"].sudo()
+        if params.get_param("contact_centre.assignment_method", "round_robin") == "fewest_open":
+            load = self._open_load(agents)
+            return min(agents, key=lambda agent: (load.get(agent.id, 0), agent.id))
+        last = int(params.get_param("contact_centre.last_assigned_agent_id", 0) or 0)
+        following = agents.filtered(lambda agent: agent.id > last)
+        agent = following[:1] or agents[:1]
+        params.set_param("contact_centre.last_assigned_agent_id", agent.id)
+        return agent
+
+    def _available_agents(self):
+        """Agents marked available whose open conversations are below their capacity."""
+        group = self.env.ref("contact_centre.group_contact_centre_agent")
+        agents = (
+            self.env["res.users"]
+            .sudo()
+            .search(
+                [("all_group_ids", "in", group.ids), ("cc_available", "=", True), ("share", "=", False)], order="id"
+            )
+        )
+        load = self._open_load(agents)
+        return agents.filtered(lambda agent: load.get(agent.id, 0) < agent.cc_capacity)
+
+    def _open_load(self, agents):
+        groups = self.sudo()._read_group(
+            [("assigned_agent_id", "in", agents.ids), ("state", "=", "open")], ["assigned_agent_id"], ["__count"]
+        )
+        return {agent.id: count for agent, count in groups}
+
+    def _assign(self, agent):
+        self.sudo().write({"assigned_agent_id": agent.id})
+        for thread in self:
+            if not thread.contact_id.assigned_agent_id:
+                thread.contact_id.sudo().assigned_agent_id = agent
+            agent._bus_send(
+                "contact_centre/assigned", {"thread_id": thread.id, "contact": thread.contact_id.display_name}
+            )
+
+    def action_assign_to(self, user):
+        """Reassign conversations (supervisors only)."""
+        if not self.env.user.has_group("contact_centre.group_contact_centre_supervisor"):
+            raise AccessError(self.env._("Only supervisors can reassign conversations."))
+        self._assign(self.env["res.users"].browse(user.id if hasattr(user, "id") else user))
+        return True
+
+    # Sending
+
+    def _send_message(
+        self,
+        text=None,
+        template=None,
+        template_values=None,
+        interactive=None,
+        author=None,
+        automated=False,
+        campaign=None,
+        confirmation=False,
+    ):
+        """Queue an outbound message in this conversation and wake the send queue.
+
+        Refuses what the provider would refuse or the contact did not agree to: free text on
+        WhatsApp outside the 24 h window (an approved template is needed then), and any message on
+        a channel the contact opted out of (except the one confirmation of the opt-out itself).
+        """
+        self.ensure_one()
+        contact = self.contact_id
+        if not confirmation and not contact._is_opted_in(self.channel):
+            raise UserError(
+                self.env._("%(contact)s opted out of %(channel)s.", contact=contact.display_name, channel=self.channel)
+            )
+        if not contact._number_for(self.channel):
+            raise UserError(
+                self.env._(
+                    "%(contact)s has no number for %(channel)s.", contact=contact.display_name, channel=self.channel
+                )
+            )
+        if template and not template.is_sendable:
+            raise UserError(self.env._("The template %(name)s is not approved yet.", name=template.display_name))
+        window_open = self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
+        if self.channel == "whatsapp" and not template and not window_open:
+            raise UserError(
+                self.env._(
+                    "The WhatsApp conversation window is closed (24 hours after the contact's last message): "
+                    "send an approved template instead."
+                )
+            )
+        config = self._sending_config()
+        values = template_values or (template and template._render_values(contact)) or {}
+        body = render(template.body_text, values) if template else text
+        message = (
+            self.env["contact.centre.message"]
+            .sudo()
+            .create(
+                {
+                    "contact_id": contact.id,
+                    "thread_id": self.id,
+                    "channel": self.channel,
+                    "direction": "outbound",
+                    "status": "queued",
+                    "provider": config._provider_name(),
+                    "message_type": "template" if template else ("interactive" if interactive else "text"),
+                    "body_text": body,
+                    "template_id": template.id if template else False,
+                    "template_values": values if template else False,
+                    "interactive_payload": interactive or False,
+                    "author_id": (author or self.env.user).id if not automated else False,
+                    "is_automated": automated,
+                    "campaign_id": campaign.id if campaign else False,
+                    config._message_config_field(): config.id,
+                }
+            )
+        )
+        now = fields.Datetime.now()
+        self.sudo().write({"last_message_date": now, "last_message_preview": message.preview})
+        contact.sudo().write({"last_outbound_date": now, "last_message_date": now})
+        message._notify_inbox()
+        message._trigger_send_queue()
+        return message
+
+    def _send_automated(self, **values):
+        """Send on behalf of an automation, a chatbot or an opt-out: a message the rules refuse
+        (window closed, opted out, no provider) is skipped and noted, never a failed webhook."""
+        try:
+            with self.env.cr.savepoint():
+                return self._send_message(automated=True, **values)
+        except UserError as error:
+            _logger.info("Automated reply on conversation %s not sent: %s", self.id, error)
+            return self.env["contact.centre.message"]
+
+    def _sending_config(self):
+        """The configuration replies go through: the conversation's, else the company's first active one."""
+        self.ensure_one()
+        if self.channel == "whatsapp":
+            config = self.whatsapp_config_id or self.env["contact.centre.whatsapp.config"].sudo().search(
+                [("company_id", "in", (self.company_id or self.env.company).ids)], limit=1
+            )
+        else:
+            config = self.sms_config_id or self.env["contact.centre.sms.config"].sudo().search(
+                [("company_id", "in", (self.company_id or self.env.company).ids)], limit=1
+            )
+        if not config:
+            raise UserError(self.env._("No %(channel)s provider is configured.", channel=self.channel))
+        return config

@@ -2,6 +2,8 @@ import secrets
 
 from odoo import api, fields, models
 
+from ..tools.providers import MetaCloudProvider
+
 ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
 
 
@@ -10,7 +12,7 @@ class ContactCentreWhatsappConfig(models.Model):
 
     _name = "contact.centre.whatsapp.config"
     _description = "WhatsApp Business Number"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "contact.centre.provider.mixin"]
     _order = "sequence, id"
 
     name = fields.Char(required=True, tracking=True)
@@ -58,10 +60,7 @@ class ContactCentreWhatsappConfig(models.Model):
             config.template_count = len(config.template_ids)
 
     def _get_provider(self):
-        """The Odoo-free client of this number, with its secrets."""
         self.ensure_one()
-        from ..tools.providers import MetaCloudProvider
-
         config = self.sudo()
         return MetaCloudProvider(
             base_url=config.api_base_url,
@@ -71,6 +70,17 @@ class ContactCentreWhatsappConfig(models.Model):
             app_secret=config.app_secret or "",
             waba_id=config.account_id,
         )
+
+    def _provider_name(self):
+        return "meta"
+
+    def _message_config_field(self):
+        return "whatsapp_config_id"
+
+    @api.model
+    def _find_for_webhook(self, phone_number_ids):
+        """Active numbers a Meta webhook names (by phone number id), secrets readable."""
+        return self.sudo().search([("phone_number_id", "in", list(phone_number_ids)), ("active", "=", True)])
 
     def action_view_templates(self):
         self.ensure_one()

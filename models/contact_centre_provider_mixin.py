@@ -1,0 +1,55 @@
+import time
+
+from odoo import models
+
+from ..tools.providers import ProviderError
+
+MAX_IN_FLIGHT = 200
+
+
+class ContactCentreProviderMixin(models.AbstractModel):
+    """What every provider configuration does the same way around its Odoo-free client."""
+
+    _name = "contact.centre.provider.mixin"
+    _description = "Contact Centre Provider Configuration"
+
+    def _get_provider(self):
+        """The Odoo-free client of this configuration, with its secrets."""
+        raise NotImplementedError
+
+    def _provider_name(self):
+        raise NotImplementedError
+
+    def _message_config_field(self):
+        """The field of ``contact.centre.message`` that points at this kind of configuration."""
+        raise NotImplementedError
+
+    def _status_callback_url(self):
+        """Where the provider posts delivery reports of a message, when it is told per message."""
+        return
+
+    def _send_throttled(self, outbound_messages):
+        """Send at most ``rate_limit`` messages per second, with many requests in flight.
+
+        Returns one ``SendResult`` or ``ProviderError`` per message, in order.
+        """
+        self.ensure_one()
+        provider = self._get_provider()
+        rate = max(1, self.rate_limit or 1)
+        results = []
+        for start in range(0, len(outbound_messages), rate):
+            began = time.monotonic()
+            results += provider.send_many(
+                outbound_messages[start : start + rate], max_in_flight=min(rate, MAX_IN_FLIGHT)
+            )
+            if start + rate < len(outbound_messages):
+                time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+        return results
+
+    def _download_media(self, media, max_bytes):
+        """(content, mime type, file name) of an inbound media reference."""
+        self.ensure_one()
+        provider = self._get_provider()
+        if not hasattr(provider, "download_media"):
+            raise ProviderError("config", self.env._("This provider does not give access to media."))
+        return provider.download_media(media.ref, max_bytes=max_bytes)

@@ -1,0 +1,124 @@
+from odoo import api, fields, models
+
+from ..tools.keywords import normalize
+
+MAX_BUTTONS = 3
+MAX_BUTTON_TITLE = 20
+
+
+class WhatsappChatbotSession(models.Model):
+    """One run of a chatbot with one contact on one conversation: where it is and what it captured."""
+
+    _name = "whatsapp.chatbot.session"
+    _description = "Chatbot Session"
+    _order = "id DESC"
+
+    chatbot_id = fields.Many2one("whatsapp.chatbot", required=True, ondelete="cascade")
+    thread_id = fields.Many2one("contact.centre.thread", "Conversation", required=True, ondelete="cascade", index=True)
+    contact_id = fields.Many2one(related="thread_id.contact_id", store=True)
+    step_id = fields.Many2one("whatsapp.chatbot.step", "Current Step", ondelete="set null")
+    state = fields.Selection(
+        [("running", "Running"), ("handed_over", "Handed Over"), ("done", "Done")], default="running", required=True
+    )
+    answers = fields.Json(default=dict)
+
+    _running_idx = models.Index("(thread_id) WHERE state = 'running'")
+
+    @api.model
+    def _running_for(self, thread):
+        return self.search([("thread_id", "=", thread.id), ("state", "=", "running")], limit=1)
+
+    @api.model
+    def _start(self, chatbot, thread):
+        """Start ``chatbot`` on ``thread`` at its first step (a running session there is replaced)."""
+        self._running_for(thread).write({"state": "done"})
+        session = self.create({"chatbot_id": chatbot.id, "thread_id": thread.id})
+        session._run_from(chatbot.step_ids[:1])
+        return session
+
+    @api.model
+    def _handle_inbound(self, message):
+        """Give ``message`` to the bot running on its conversation; True when a bot took it."""
+        session = self._running_for(message.thread_id)
+        if not session:
+            return False
+        session._answer(message)
+        return True
+
+    def _answer(self, message):
+        step = self.step_id
+        if step.step_type == "capture":
+            self.contact_id.sudo().write({step.capture_field: (message.body_text or "").strip()})
+            self.answers = {**(self.answers or {}), step.capture_field: message.body_text}
+            return self._run_from(self._next_step(step))
+        if step.step_type == "question":
+            option = self._match_option(step, message)
+            if not option:
+                self.thread_id._send_automated(text=self.chatbot_id.fallback_message)
+                return self._send_step(step)
+            self.answers = {**(self.answers or {}), step.name or str(step.id): option.name}
+            return self._run_from(option.next_step_id or self._next_step(step))
+        return self._run_from(self._next_step(step))
+
+    @staticmethod
+    def _match_option(step, message):
+        """The option an answer picks: a WhatsApp reply id, the option's number, or its title."""
+        payload = message.interactive_payload or {}
+        options = step.option_ids
+        if payload.get("id"):
+            picked = options.filtered(lambda o: f"option-{o.id}" == payload["id"])
+            if picked:
+                return picked
+        text = normalize(message.body_text)
+        for index, option in enumerate(options, start=1):
+            if text in (str(index), normalize(option.name)):
+                return option
+        return options.browse()
+
+    def _next_step(self, step):
+        steps = self.chatbot_id.step_ids
+        index = list(steps).index(step) if step in steps else -1
+        return steps[index + 1 : index + 2]
+
+    def _run_from(self, step):
+        """Say each step from ``step`` on until one waits for an answer or the run ends."""
+        while step:
+            self.step_id = step
+            self._send_step(step)
+            if step.step_type in ("question", "capture"):
+                return
+            if step.step_type == "handover":
+                self.state = "handed_over"
+                self.thread_id._auto_assign()
+                return
+            if step.step_type == "end":
+                break
+            step = self._next_step(step)
+        self.state = "done"
+
+    def _send_step(self, step):
+        thread = self.thread_id
+        if step.step_type != "question":
+            return thread._send_automated(text=step.message)
+        if (
+            thread.channel == "whatsapp"
+            and thread.whatsapp_window_end
+            and thread.whatsapp_window_end > fields.Datetime.now()
+        ):
+            return thread._send_automated(text=step.message, interactive=self._interactive(step))
+        lines = [step.message] + [f"{index}. {option.name}" for index, option in enumerate(step.option_ids, start=1)]
+        return thread._send_automated(text="\n".join(lines))
+
+    @staticmethod
+    def _interactive(step):
+        """Reply buttons for up to 3 short options, a list otherwise (WhatsApp's limits)."""
+        options = step.option_ids
+        if len(options) <= MAX_BUTTONS and all(len(o.name) <= MAX_BUTTON_TITLE for o in options):
+            buttons = [{"type": "reply", "reply": {"id": f"option-{o.id}", "title": o.name}} for o in options]
+            return {"type": "button", "body": {"text": step.message}, "action": {"buttons": buttons}}
+        rows = [{"id": f"option-{o.id}", "title": o.name[:24]} for o in options]
+        return {
+            "type": "list",
+            "body": {"text": step.message},
+            "action": {"button": "Options", "sections": [{"title": "Options", "rows": rows}]},
+        }

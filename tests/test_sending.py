@@ -1,0 +1,130 @@
+import time
+from datetime import timedelta
+
+from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tests import HttpCase, tagged
+
+from ..tools.simulator.control import configure, sent_messages
+from .common import ContactCentreData, SimulatorMixin
+
+
+@tagged("post_install", "-at_install")
+class TestSending(SimulatorMixin, ContactCentreData, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.start_simulator()
+        cls.Thread = cls.env["contact.centre.thread"]
+        cls.Message = cls.env["contact.centre.message"]
+        cls.contact = cls.env["contact.centre.contact"].create(
+            {"name": "Olga", "whatsapp_number": "+32470555001", "sms_number": "+32470555001"}
+        )
+        cls.template = cls.env["contact.centre.template"].create(
+            {
+                "name": "Shipped",
+                "channel": "whatsapp",
+                "whatsapp_config_id": cls.whatsapp_config.id,
+                "meta_template_name": "order_shipped",
+                "language": "en_US",
+                "approval_status": "approved",
+                "body_text": "Hello {{1}}, order {{2}} shipped",
+                "variable_ids": [
+                    fields.Command.create({"placeholder": "1", "source": "field", "field_name": "name"}),
+                    fields.Command.create({"placeholder": "2", "source": "fixed", "fixed_value": "#42"}),
+                ],
+            }
+        )
+
+    def whatsapp_thread(self, window_open=True):
+        thread = self.Thread._get_or_create(self.contact, "whatsapp")
+        last = fields.Datetime.now() - timedelta(hours=1 if window_open else 30)
+        thread.write({"last_inbound_date": last, "whatsapp_config_id": self.whatsapp_config.id})
+        return thread
+
+    def test_free_text_inside_the_window_goes_out(self):
+        message = self.whatsapp_thread()._send_message(text="Your parcel left", author=self.agent)
+        self.assertEqual((message.status, message.author_id), ("queued", self.agent))
+        self.Message._send_queued()
+        self.assertEqual(message.status, "sent")
+        self.assertTrue(message.external_message_id.startswith("wamid."))
+        [sent] = sent_messages(self.simulator_url)
+        self.assertEqual((sent["to"], sent["body"]["text"]["body"]), ("32470555001", "Your parcel left"))
+
+    def test_free_text_outside_the_window_is_refused_template_is_not(self):
+        thread = self.whatsapp_thread(window_open=False)
+        with self.assertRaisesRegex(UserError, "window is closed"):
+            thread._send_message(text="Hello?")
+        message = thread._send_message(template=self.template)
+        self.assertEqual(message.body_text, "Hello Olga, order #42 shipped")
+        self.Message._send_queued()
+        body = sent_messages(self.simulator_url)[0]["body"]
+        self.assertEqual(body["template"]["name"], "order_shipped")
+        self.assertEqual([p["text"] for p in body["template"]["components"][0]["parameters"]], ["Olga", "#42"])
+
+    def test_unapproved_template_and_opted_out_contact_are_refused(self):
+        thread = self.whatsapp_thread(window_open=False)
+        self.template.approval_status = "pending"
+        with self.assertRaisesRegex(UserError, "not approved"):
+            thread._send_message(template=self.template)
+        self.contact._set_opt_in("whatsapp", False, "manual")
+        with self.assertRaisesRegex(UserError, "opted out"):
+            self.whatsapp_thread()._send_message(text="hi")
+
+    def test_failure_shows_its_reason_and_can_be_retried(self):
+        configure(self.simulator_url, fail_next=[131026])
+        message = self.whatsapp_thread()._send_message(text="hello")
+        self.Message._send_queued()
+        self.assertEqual((message.status, message.error_code), ("failed", "131026"))
+        self.assertIn("131026", message.error_message)
+        message.action_retry()
+        self.assertEqual(message.status, "queued")
+        self.Message._send_queued()
+        self.assertEqual(message.status, "sent")
+
+    def test_a_claimed_message_is_never_resent_but_flagged(self):
+        """A message handed over by a process that died stays out of the queue and is marked for review."""
+        message = self.whatsapp_thread()._send_message(text="in flight")
+        message.send_claimed_at = fields.Datetime.now() - timedelta(hours=1)
+        self.Message._send_queued()
+        self.assertEqual(sent_messages(self.simulator_url), [])
+        self.assertEqual((message.status, message.needs_review), ("queued", True))
+
+    def test_sms_through_twilio_with_its_status_callback(self):
+        thread = self.Thread._get_or_create(self.contact, "sms")
+        thread.sms_config_id = self.twilio_config
+        message = thread._send_message(text="SMS hello")
+        self.Message._send_queued()
+        self.assertTrue(message.external_message_id.startswith("SM"))
+        [sent] = sent_messages(self.simulator_url)
+        self.assertEqual(sent["body"]["Body"], "SMS hello")
+        self.assertTrue(
+            sent["body"]["StatusCallback"].endswith(f"/contact_centre/webhook/twilio/{self.twilio_config.id}")
+        )
+
+    def test_statuses_come_back_through_the_webhooks(self):
+        configure(
+            self.simulator_url,
+            callbacks=True,
+            status_delay_ms=200,
+            meta_webhook_url=self.base_url() + "/contact_centre/webhook/whatsapp",
+            meta_app_secret="test-app-secret",
+        )
+        self.whatsapp_config.phone_number_id = "900000000000001"
+        message = self.whatsapp_thread()._send_message(text="tick tick")
+        self.Message._send_queued()
+        self.env.flush_all()  # what a commit would do: the webhook requests read the database
+        for _attempt in range(5):
+            # The simulator posts sent, delivered and read 200 ms apart to this server's webhook.
+            with self.allow_requests(all_requests=True):
+                time.sleep(1)
+            message.invalidate_recordset()
+            if message.status == "read":
+                break
+        self.assertEqual(message.status, "read")
+        self.assertTrue(message.delivered_date and message.read_date)
+
+    def test_cron_sends_the_queue(self):
+        message = self.whatsapp_thread()._send_message(text="by cron")
+        self.env.ref("contact_centre.ir_cron_contact_centre_send_queue").method_direct_trigger()
+        self.assertEqual(message.status, "sent")
