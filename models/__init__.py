@@ -1,4 +1,5 @@
 from . import res_users
+from . import res_config_settings
 from . import contact_centre_provider_mixin
 from . import contact_centre_whatsapp_config
 from . import contact_centre_whatsapp_flow

@@ -257,6 +257,12 @@ class ContactCentreContact(models.Model):
             )
             contact.message_post(body=body)
 
+    def action_open_composer(self, channel=None):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("contact_centre.contact_centre_composer_action")
+        action["context"] = {"default_contact_id": self.id, "default_channel": channel or self.preferred_channel}
+        return action
+
     def action_view_messages(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("contact_centre.contact_centre_message_action")

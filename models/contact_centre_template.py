@@ -51,7 +51,9 @@ class ContactCentreTemplate(models.Model):
     header_media_url = fields.Char("Header Media URL")
     footer_text = fields.Char()
     button_ids = fields.Json("Buttons", help="Meta button definitions (up to 10).")
-    is_sendable = fields.Boolean(compute="_compute_is_sendable", help="SMS templates always; WhatsApp once approved.")
+    is_sendable = fields.Boolean(
+        compute="_compute_is_sendable", store=True, help="SMS templates always; WhatsApp once approved."
+    )
 
     _meta_name_lang_uniq = models.Constraint(
         "UNIQUE(whatsapp_config_id, meta_template_name, language)",

@@ -66,6 +66,10 @@ class ContactCentreThread(models.Model):
             )
         return thread
 
+    def action_open_composer(self):
+        self.ensure_one()
+        return self.contact_id.action_open_composer(channel=self.channel)
+
     def action_resolve(self):
         self.write({"state": "resolved", "resolved_date": fields.Datetime.now(), "unread_count": 0})
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tests import HttpCase, tagged
+from odoo.tests import Form, HttpCase, tagged
 
 from ..tools.simulator.control import configure, sent_messages
 from .common import ContactCentreData, SimulatorMixin
@@ -128,3 +128,58 @@ class TestSending(SimulatorMixin, ContactCentreData, HttpCase):
         message = self.whatsapp_thread()._send_message(text="by cron")
         self.env.ref("contact_centre.ir_cron_contact_centre_send_queue").method_direct_trigger()
         self.assertEqual(message.status, "sent")
+
+
+@tagged("post_install", "-at_install")
+class TestComposer(SimulatorMixin, ContactCentreData, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.start_simulator()
+        cls.contact = cls.env["contact.centre.contact"].create(
+            {"name": "Zoe", "whatsapp_number": "+32470555002", "sms_number": "+32470555002"}
+        )
+
+    def composer(self, **values):
+        action = self.contact.with_user(self.agent).action_open_composer(channel=values.pop("channel", "whatsapp"))
+        form = Form(self.env["contact.centre.composer"].with_user(self.agent).with_context(**action["context"]))
+        for name, value in values.items():
+            setattr(form, name, value)
+        return form
+
+    def test_sms_composer_counts_segments_and_sends(self):
+        form = self.composer(channel="sms", body="Ça va? " + "x" * 70)
+        self.assertEqual((form.sms_encoding, form.sms_segments), ("GSM-7", 1))
+        form.body = "Привет " * 12
+        self.assertEqual((form.sms_encoding, form.sms_segments), ("UCS-2", 2))
+        form.save().action_send()
+        message = self.env["contact.centre.message"].search([("contact_id", "=", self.contact.id)])
+        self.assertEqual((message.channel, message.status, message.author_id), ("sms", "queued", self.agent))
+
+    def test_whatsapp_composer_outside_the_window_uses_a_template(self):
+        template = self.env["contact.centre.template"].create(
+            {
+                "name": "Hello",
+                "channel": "whatsapp",
+                "whatsapp_config_id": self.whatsapp_config.id,
+                "meta_template_name": "hello",
+                "approval_status": "approved",
+                "body_text": "Hi {{1}}, code {{2}}",
+                "variable_ids": [
+                    fields.Command.create({"placeholder": "1", "field_name": "name"}),
+                    fields.Command.create({"placeholder": "2", "source": "free"}),
+                ],
+            }
+        )
+        form = self.composer()
+        self.assertFalse(form.window_open)
+        self.assertEqual(form.mode, "template")
+        self.assertIn("window is closed", form.warning)
+        form.template_id = template
+        with form.value_ids.edit(1) as line:
+            line.value = "1234"
+        self.assertEqual(form.preview, "Hi Zoe, code 1234")
+        form.save().action_send()
+        message = self.env["contact.centre.message"].search([("contact_id", "=", self.contact.id)])
+        self.assertEqual((message.template_id, message.body_text), (template, "Hi Zoe, code 1234"))
+        self.assertEqual(message.template_values, {"1": "Zoe", "2": "1234"})

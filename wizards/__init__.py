@@ -1,1 +1,1 @@
-
+from . import contact_centre_composer

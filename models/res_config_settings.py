@@ -1,0 +1,25 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    cc_opt_out_words = fields.Char(
+        "Extra Opt-out Words",
+        config_parameter="contact_centre.opt_out_words",
+        help="Comma-separated, on top of STOP, UNSUBSCRIBE, END, QUIT, CANCEL...",
+    )
+    cc_opt_in_words = fields.Char("Extra Opt-in Words", config_parameter="contact_centre.opt_in_words")
+    cc_help_words = fields.Char("Extra Help Words", config_parameter="contact_centre.help_words")
+    cc_help_text = fields.Char("Help Answer", config_parameter="contact_centre.help_text")
+    cc_opt_out_text = fields.Char("Opt-out Confirmation", config_parameter="contact_centre.opt_out_text")
+    cc_opt_in_text = fields.Char("Opt-in Confirmation", config_parameter="contact_centre.opt_in_text")
+    cc_assignment_method = fields.Selection(
+        [("round_robin", "Round robin"), ("fewest_open", "Fewest open conversations")],
+        "Assignment",
+        default="round_robin",
+        config_parameter="contact_centre.assignment_method",
+    )
+    cc_max_media_bytes = fields.Integer(
+        "Largest Stored Media (bytes)", default=16 << 20, config_parameter="contact_centre.max_media_bytes"
+    )

@@ -1,0 +1,123 @@
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
+
+from ..tools.rendering import MissingTemplateValues, render
+from ..tools.segments import sms_info
+
+
+class ContactCentreComposer(models.TransientModel):
+    """Write to a contact on WhatsApp or SMS: free text inside the WhatsApp window, an approved
+    template outside it; SMS shows its encoding and segment count before sending."""
+
+    _name = "contact.centre.composer"
+    _description = "Contact Centre Composer"
+
+    contact_id = fields.Many2one("contact.centre.contact", required=True, ondelete="cascade")
+    channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")], required=True, default="whatsapp")
+    thread_id = fields.Many2one("contact.centre.thread", compute="_compute_thread_id")
+    window_open = fields.Boolean(compute="_compute_window_open")
+    opted_out = fields.Boolean(compute="_compute_opted_out")
+    mode = fields.Selection([("text", "Free Text"), ("template", "Template")], required=True, default="text")
+    body = fields.Text()
+    template_id = fields.Many2one(
+        "contact.centre.template", domain="[('channel', '=', channel), ('is_sendable', '=', True)]"
+    )
+    value_ids = fields.One2many("contact.centre.composer.value", "composer_id", "Variables")
+    preview = fields.Text(compute="_compute_preview")
+    sms_encoding = fields.Char(compute="_compute_sms_info")
+    sms_segments = fields.Integer(compute="_compute_sms_info")
+    warning = fields.Char(compute="_compute_warning")
+
+    @api.depends("contact_id", "channel")
+    def _compute_thread_id(self):
+        Thread = self.env["contact.centre.thread"]
+        for composer in self:
+            composer.thread_id = Thread.search(
+                [("contact_id", "=", composer.contact_id.id), ("channel", "=", composer.channel)], limit=1
+            )
+
+    @api.depends("thread_id.whatsapp_window_end", "channel")
+    def _compute_window_open(self):
+        now = fields.Datetime.now()
+        for composer in self:
+            end = composer.thread_id.whatsapp_window_end
+            composer.window_open = composer.channel == "sms" or bool(end and end > now)
+
+    @api.depends("contact_id", "channel")
+    def _compute_opted_out(self):
+        for composer in self:
+            composer.opted_out = bool(composer.contact_id) and not composer.contact_id._is_opted_in(composer.channel)
+
+    @api.depends("mode", "body", "template_id", "value_ids.value")
+    def _compute_preview(self):
+        for composer in self:
+            composer.preview = composer._text()
+
+    @api.depends("preview", "channel")
+    def _compute_sms_info(self):
+        for composer in self:
+            info = sms_info(composer.preview or "") if composer.channel == "sms" else None
+            composer.sms_encoding = info.encoding if info else False
+            composer.sms_segments = info.segments if info else 0
+
+    @api.depends("window_open", "opted_out", "channel")
+    def _compute_warning(self):
+        for composer in self:
+            if composer.opted_out:
+                composer.warning = self.env._("This contact opted out of this channel: nothing can be sent.")
+            elif not composer.window_open:
+                composer.warning = self.env._(
+                    "The WhatsApp window is closed (24 h after the contact's last message): choose an approved template."
+                )
+            else:
+                composer.warning = False
+
+    @api.onchange("window_open")
+    def _onchange_window_open(self):
+        if not self.window_open:
+            self.mode = "template"
+
+    @api.onchange("template_id")
+    def _onchange_template_id(self):
+        values = self.template_id._render_values(self.contact_id) if self.template_id else {}
+        self.value_ids = [Command.clear()] + [
+            Command.create({"placeholder": variable.placeholder, "value": values.get(variable.placeholder) or ""})
+            for variable in self.template_id.variable_ids
+        ]
+
+    def _values(self):
+        return {line.placeholder: line.value for line in self.value_ids}
+
+    def _text(self):
+        if self.mode == "template" and self.template_id:
+            try:
+                return render(self.template_id.body_text, self._values())
+            except MissingTemplateValues:
+                return self.template_id.body_text
+        return self.body or ""
+
+    def action_send(self):
+        self.ensure_one()
+        thread = self.thread_id or self.env["contact.centre.thread"]._get_or_create(self.contact_id, self.channel)
+        if self.mode == "template":
+            if not self.template_id:
+                raise UserError(self.env._("Choose a template."))
+            try:
+                render(self.template_id.body_text, self._values())
+            except MissingTemplateValues as error:
+                raise UserError(str(error)) from error
+            thread._send_message(template=self.template_id, template_values=self._values())
+        else:
+            if not (self.body or "").strip():
+                raise UserError(self.env._("Write a message first."))
+            thread._send_message(text=self.body)
+        return {"type": "ir.actions.act_window_close"}
+
+
+class ContactCentreComposerValue(models.TransientModel):
+    _name = "contact.centre.composer.value"
+    _description = "Composer Template Value"
+
+    composer_id = fields.Many2one("contact.centre.composer", required=True, ondelete="cascade")
+    placeholder = fields.Char(readonly=True)
+    value = fields.Char()
