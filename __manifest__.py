@@ -17,6 +17,7 @@
         "security/ir.model.access.csv",
         "data/ir_config_parameter_data.xml",
         "data/ir_cron_data.xml",
+        "data/ir_cron_campaign_data.xml",
         "views/contact_centre_contact_views.xml",
         "views/contact_centre_thread_views.xml",
         "views/contact_centre_message_views.xml",

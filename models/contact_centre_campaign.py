@@ -1,6 +1,20 @@
-from odoo import api, fields, models
+import logging
+from datetime import datetime, timedelta
+
+import pytz
+
+from odoo import api, fields, models, modules
+from odoo.exceptions import UserError
+from odoo.fields import Domain
+from odoo.tools import SQL
+from odoo.tools.safe_eval import safe_eval
 
 from ..tools.keywords import match_keyword
+from ..tools.phone import timezone_of
+from ..tools.providers import CONFIG, RECIPIENT, RETRY, ProviderError
+from ..tools.segments import sms_info
+
+_logger = logging.getLogger(__name__)
 
 CAMPAIGN_CHANNELS = [("whatsapp", "WhatsApp"), ("sms", "SMS"), ("both", "Both (preferred channel)")]
 
@@ -12,6 +26,9 @@ CAMPAIGN_STATES = [
     ("done", "Done"),
     ("cancelled", "Cancelled"),
 ]
+
+BATCH_SIZE = 1000
+RETRY_DELAY = timedelta(minutes=1)
 
 
 class ContactCentreCampaign(models.Model):
@@ -43,6 +60,9 @@ class ContactCentreCampaign(models.Model):
         "contact_id",
         "Contacts",
     )
+    filter_domain = fields.Char(
+        "Also Send To", help="A filter on contacts that widens the audience (each contact still gets one message)."
+    )
     template_id = fields.Many2one(
         "contact.centre.template", "Template", domain="[('channel', 'in', (channel, False))]", tracking=True
     )
@@ -52,40 +72,517 @@ class ContactCentreCampaign(models.Model):
         domain="[('channel', '=', 'sms')]",
         help="Used for contacts reached by SMS when the channel is Both or with the SMS fallback.",
     )
+    sms_fallback = fields.Boolean(
+        "Fall Back to SMS",
+        help="Send by SMS when WhatsApp cannot reach a contact (no number, opted out, undeliverable).",
+    )
     whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number")
     sms_config_id = fields.Many2one("contact.centre.sms.config", "SMS Provider")
+    quiet_hours_start = fields.Float(
+        "Quiet From", default=21.0, help="No sending from this hour, in the contact's time zone."
+    )
+    quiet_hours_end = fields.Float("Quiet Until", default=8.0)
+    use_quiet_hours = fields.Boolean("Quiet Hours", default=True)
+    sms_segment_cost = fields.Float("Cost per SMS Segment", digits=(16, 4))
     keyword = fields.Char(help="Inbound campaigns: the word that enrols whoever sends it, e.g. JOIN.")
     reply_text = fields.Text("Reply", help="Inbound campaigns: the answer sent to each new member.")
+    test_contact_id = fields.Many2one("contact.centre.contact", "Test Contact")
+    stop_reason = fields.Char(readonly=True, copy=False)
+    audience_ready = fields.Boolean(readonly=True, copy=False, help="Recipients were listed when the campaign started.")
+    recipient_ids = fields.One2many("contact.centre.campaign.recipient", "campaign_id", "Recipient Lines")
     cc_message_ids = fields.One2many(
         "contact.centre.message", "campaign_id", "Campaign Messages", help="Every message this campaign sent."
     )
     recipient_count = fields.Integer("Recipients", compute="_compute_statistics")
+    excluded_count = fields.Integer("Excluded", compute="_compute_statistics")
     sent_count = fields.Integer("Sent", compute="_compute_statistics")
     delivered_count = fields.Integer("Delivered", compute="_compute_statistics")
     read_count = fields.Integer("Read", compute="_compute_statistics")
     failed_count = fields.Integer("Failed", compute="_compute_statistics")
+    review_count = fields.Integer("To Review", compute="_compute_statistics")
     replied_count = fields.Integer("Replied", compute="_compute_statistics")
     opted_out_count = fields.Integer("Opted Out", compute="_compute_statistics")
+    enrolled_count = fields.Integer("Enrolled", compute="_compute_statistics")
+    delivered_rate = fields.Float("Delivered (%)", compute="_compute_statistics")
+    read_rate = fields.Float("Read (%)", compute="_compute_statistics")
+    replied_rate = fields.Float("Replied (%)", compute="_compute_statistics")
+    progress = fields.Float(compute="_compute_statistics")
+    sms_segments = fields.Integer("SMS Segments", compute="_compute_sms_estimate")
+    sms_cost_estimate = fields.Float("Estimated SMS Cost", compute="_compute_sms_estimate")
 
-    @api.depends("contact_ids")
+    # Statistics
+
     def _compute_statistics(self):
-        """Message figures per campaign, in one grouped query for all of ``self``."""
-        groups = self.env["contact.centre.message"]._read_group(
-            [("campaign_id", "in", self.ids)], ["campaign_id", "status"], ["__count"]
-        )
-        by_campaign = {}
-        for campaign, status, count in groups:
-            by_campaign.setdefault(campaign.id, {})[status] = count
+        """Every figure of every campaign of ``self`` in four grouped queries, never per record."""
+        Recipient = self.env["contact.centre.campaign.recipient"].sudo()
+        by_state = {}
+        for campaign, state, count in Recipient._read_group(
+            [("campaign_id", "in", self.ids)], ["campaign_id", "state"], ["__count"]
+        ):
+            by_state.setdefault(campaign.id, {})[state] = count
+        by_status = {}
+        for campaign, status, count in (
+            self.env["contact.centre.message"]
+            .sudo()
+            ._read_group(
+                [("campaign_id", "in", self.ids), ("direction", "=", "outbound")],
+                ["campaign_id", "status"],
+                ["__count"],
+            )
+        ):
+            by_status.setdefault(campaign.id, {})[status] = count
+        replied, opted_out = self._reply_and_opt_out_counts()
         for campaign in self:
-            counts = by_campaign.get(campaign.id, {})
-            delivered = counts.get("delivered", 0) + counts.get("read", 0)
-            campaign.recipient_count = len(campaign.contact_ids)
-            campaign.read_count = counts.get("read", 0)
+            states, statuses = by_state.get(campaign.id, {}), by_status.get(campaign.id, {})
+            read = statuses.get("read", 0)
+            delivered = statuses.get("delivered", 0) + read
+            sent = statuses.get("sent", 0) + delivered
+            total = sum(states.values()) - states.get("excluded", 0)
+            campaign.recipient_count = total
+            campaign.excluded_count = states.get("excluded", 0)
+            campaign.enrolled_count = states.get("enrolled", 0)
+            campaign.review_count = states.get("review", 0)
+            campaign.sent_count = sent
             campaign.delivered_count = delivered
-            campaign.sent_count = counts.get("sent", 0) + delivered
-            campaign.failed_count = counts.get("failed", 0)
-            campaign.replied_count = 0
-            campaign.opted_out_count = 0
+            campaign.read_count = read
+            campaign.failed_count = statuses.get("failed", 0)
+            campaign.replied_count = replied.get(campaign.id, 0)
+            campaign.opted_out_count = opted_out.get(campaign.id, 0)
+            campaign.delivered_rate = 100.0 * delivered / sent if sent else 0.0
+            campaign.read_rate = 100.0 * read / sent if sent else 0.0
+            campaign.replied_rate = 100.0 * campaign.replied_count / sent if sent else 0.0
+            done = total - states.get("pending", 0) - states.get("sending", 0)
+            campaign.progress = 100.0 * done / total if total else 0.0
+
+    def _reply_and_opt_out_counts(self):
+        """Contacts who wrote back after their campaign message, and who opted out of its channel after it."""
+        if not self.ids:
+            return {}, {}
+        for model in ("contact.centre.campaign.recipient", "contact.centre.message", "contact.centre.contact"):
+            self.env[model].flush_model()
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT r.campaign_id,
+                       COUNT(*) FILTER (WHERE EXISTS (
+                           SELECT 1 FROM contact_centre_message i
+                            WHERE i.contact_id = r.contact_id AND i.direction = 'inbound'
+                              AND i.message_timestamp > m.message_timestamp)),
+                       COUNT(*) FILTER (WHERE (m.channel = 'whatsapp' AND NOT c.opt_in_whatsapp
+                                               AND c.opt_in_whatsapp_date > m.message_timestamp)
+                                           OR (m.channel = 'sms' AND NOT c.opt_in_sms
+                                               AND c.opt_in_sms_date > m.message_timestamp))
+                  FROM contact_centre_campaign_recipient r
+                  JOIN contact_centre_message m ON m.id = r.message_id
+                  JOIN contact_centre_contact c ON c.id = r.contact_id
+                 WHERE r.campaign_id IN %s
+              GROUP BY r.campaign_id
+                """,
+                tuple(self.ids),
+            )
+        )
+        return {row[0]: row[1] for row in rows}, {row[0]: row[2] for row in rows}
+
+    @api.depends("template_id", "sms_template_id", "channel", "contact_ids", "sms_segment_cost")
+    def _compute_sms_estimate(self):
+        for campaign in self:
+            template = campaign.template_id if campaign.channel == "sms" else campaign.sms_template_id
+            sample = campaign.contact_ids[:1]
+            text = template.body_text or "" if template else ""
+            if template and sample:
+                text = campaign._render_text(template, sample)
+            segments = sms_info(text).segments
+            campaign.sms_segments = segments
+            sms_contacts = len(campaign.contact_ids) if campaign.channel == "sms" else 0
+            campaign.sms_cost_estimate = segments * sms_contacts * campaign.sms_segment_cost
+
+    # Lifecycle
+
+    def action_schedule(self):
+        for campaign in self:
+            campaign._check_ready()
+        now = fields.Datetime.now()
+        for campaign in self:
+            campaign.write(
+                {"state": "scheduled", "scheduled_date": campaign.scheduled_date or now, "stop_reason": False}
+            )
+            self._dispatch_cron()._trigger(at=max(campaign.scheduled_date, now))
+        return True
+
+    def action_pause(self):
+        self.filtered(lambda c: c.state in ("scheduled", "running")).write({"state": "paused"})
+
+    def action_resume(self):
+        self.filtered(lambda c: c.state == "paused").write({"state": "running", "stop_reason": False})
+        self._dispatch_cron()._trigger()
+
+    def action_cancel(self):
+        self.filtered(lambda c: c.state not in ("done", "cancelled")).write({"state": "cancelled"})
+
+    def action_draft(self):
+        self.filtered(lambda c: c.state in ("scheduled", "cancelled")).write({"state": "draft"})
+
+    def action_start_inbound(self):
+        for campaign in self:
+            if not campaign.keyword:
+                raise UserError(self.env._("An inbound campaign needs its keyword."))
+        self.write({"state": "running"})
+
+    def action_test_send(self):
+        """Send the campaign's message to its test contact now (not counted in the campaign)."""
+        self.ensure_one()
+        if not self.test_contact_id:
+            raise UserError(self.env._("Choose the contact the test is sent to."))
+        self._check_ready()
+        channel = self._channel_for(self.test_contact_id)
+        thread = self.env["contact.centre.thread"]._get_or_create(self.test_contact_id, channel)
+        template = self._template_for(channel)
+        if channel == "whatsapp":
+            return thread._send_message(
+                template=template, template_values=template._render_values(self.test_contact_id)
+            )
+        return thread._send_message(text=self._render_text(template, self.test_contact_id))
+
+    def action_view_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("contact_centre.contact_centre_message_action")
+        action["domain"] = [("campaign_id", "=", self.id)]
+        return action
+
+    def action_view_recipients(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Recipients"),
+            "res_model": "contact.centre.campaign.recipient",
+            "view_mode": "list",
+            "domain": [("campaign_id", "=", self.id)],
+        }
+
+    def _check_ready(self):
+        self.ensure_one()
+        if self.campaign_type != "outbound":
+            raise UserError(self.env._("Only outbound campaigns are scheduled; inbound ones are started."))
+        channels = ["whatsapp", "sms"] if self.channel == "both" else [self.channel]
+        if self.sms_fallback:
+            channels.append("sms")
+        for channel in set(channels):
+            template = self._template_for(channel)
+            if not template:
+                raise UserError(self.env._("Choose the %(channel)s template of the campaign.", channel=channel))
+            if not template.is_sendable:
+                raise UserError(self.env._("The template %(name)s is not approved by Meta yet.", name=template.name))
+            if not self._config_for(channel):
+                raise UserError(self.env._("Choose the %(channel)s provider of the campaign.", channel=channel))
+
+    def _dispatch_cron(self):
+        return self.env.ref("contact_centre.ir_cron_contact_centre_campaign_dispatch")
+
+    # Audience
+
+    def _template_for(self, channel):
+        if channel == "whatsapp" or self.channel == "sms":
+            return self.template_id
+        return self.sms_template_id or (self.template_id if self.template_id.channel == "sms" else self.sms_template_id)
+
+    def _config_for(self, channel):
+        return self.whatsapp_config_id if channel == "whatsapp" else self.sms_config_id
+
+    def _channel_for(self, contact):
+        return contact.preferred_channel if self.channel == "both" else self.channel
+
+    def _audience(self):
+        """Contacts of the campaign and of its filter, each once."""
+        self.ensure_one()
+        contacts = self.contact_ids
+        if self.filter_domain:
+            contacts |= self.env["contact.centre.contact"].search(Domain(safe_eval(self.filter_domain)))
+        return contacts
+
+    def _prepare_recipients(self):
+        """One recipient row per audience contact, created in bulk, with exclusions decided by SQL."""
+        self.ensure_one()
+        contact_ids = self._audience().ids
+        for start in range(0, len(contact_ids), 50000):
+            chunk = contact_ids[start : start + 50000]
+            self.env.execute_query(
+                SQL(
+                    """
+                    INSERT INTO contact_centre_campaign_recipient
+                           (campaign_id, contact_id, state, attempts, create_uid, write_uid, create_date, write_date)
+                    SELECT %(campaign)s, id, 'pending', 0, %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
+                      FROM unnest(%(ids)s::int[]) AS id
+                    ON CONFLICT (campaign_id, contact_id) DO NOTHING
+                    """,
+                    campaign=self.id,
+                    uid=self.env.uid,
+                    ids=chunk,
+                )
+            )
+        self._assign_channels_and_exclusions()
+        self.env["contact.centre.campaign.recipient"].invalidate_model()
+        self.audience_ready = True
+
+    def _assign_channels_and_exclusions(self):
+        """Channel of each pending recipient (preferred one for Both, SMS fallback), then exclusions."""
+        preferred = self.channel == "both"
+        self.env.execute_query(
+            SQL(
+                """
+                UPDATE contact_centre_campaign_recipient r
+                   SET channel = CASE WHEN %(preferred)s THEN c.preferred_channel ELSE %(channel)s END
+                  FROM contact_centre_contact c
+                 WHERE c.id = r.contact_id AND r.campaign_id = %(campaign)s AND r.state = 'pending' AND r.channel IS NULL
+                """,
+                preferred=preferred,
+                channel=self.channel if not preferred else "whatsapp",
+                campaign=self.id,
+            )
+        )
+        if self.sms_fallback:
+            self.env.execute_query(
+                SQL(
+                    """
+                    UPDATE contact_centre_campaign_recipient r SET channel = 'sms'
+                      FROM contact_centre_contact c
+                     WHERE c.id = r.contact_id AND r.campaign_id = %s AND r.state = 'pending' AND r.channel = 'whatsapp'
+                       AND (c.whatsapp_number IS NULL OR NOT c.opt_in_whatsapp) AND c.sms_number IS NOT NULL AND c.opt_in_sms
+                    """,
+                    self.id,
+                )
+            )
+        self.env.execute_query(
+            SQL(
+                """
+                UPDATE contact_centre_campaign_recipient r
+                   SET state = 'excluded',
+                       exclusion_reason = CASE
+                           WHEN r.channel = 'whatsapp' AND c.whatsapp_number IS NULL THEN 'no_number'
+                           WHEN r.channel = 'sms' AND COALESCE(c.sms_number, c.whatsapp_number) IS NULL THEN 'no_number'
+                           WHEN COALESCE(CASE WHEN r.channel = 'whatsapp' THEN c.whatsapp_number
+                                              ELSE COALESCE(c.sms_number, c.whatsapp_number) END, '') !~ '^\\+[1-9][0-9]{6,14}$'
+                                THEN 'invalid_number'
+                           ELSE 'opted_out' END
+                  FROM contact_centre_contact c
+                 WHERE c.id = r.contact_id AND r.campaign_id = %s AND r.state = 'pending'
+                   AND (   (r.channel = 'whatsapp' AND (c.whatsapp_number IS NULL OR NOT c.opt_in_whatsapp))
+                        OR (r.channel = 'sms' AND (COALESCE(c.sms_number, c.whatsapp_number) IS NULL OR NOT c.opt_in_sms))
+                        OR COALESCE(CASE WHEN r.channel = 'whatsapp' THEN c.whatsapp_number
+                                         ELSE COALESCE(c.sms_number, c.whatsapp_number) END, '') !~ '^\\+[1-9][0-9]{6,14}$')
+                """,
+                self.id,
+            )
+        )
+
+    # Dispatch
+
+    @api.model
+    def _process_dispatch(self):
+        """The dispatch cron: start due campaigns, then send their recipients batch after batch.
+
+        Recipients still ``sending`` when a run starts were handed to a provider by a run that died:
+        they go to review, never sent again. The cron never runs twice at once, and each batch is
+        taken with SKIP LOCKED, so two workers never take the same recipient.
+        """
+        self._flag_interrupted_recipients()
+        due = self.search([("state", "=", "scheduled"), ("scheduled_date", "<=", fields.Datetime.now())])
+        due.write({"state": "running"})
+        for campaign in self.search([("state", "=", "running"), ("campaign_type", "=", "outbound")]):
+            if not campaign.audience_ready:
+                campaign._prepare_recipients()
+                campaign._commit()
+            campaign._dispatch()
+
+    @api.model
+    def _flag_interrupted_recipients(self):
+        Recipient = self.env["contact.centre.campaign.recipient"]
+        interrupted = Recipient.search([("state", "=", "sending")])
+        if interrupted:
+            _logger.warning(
+                "%s campaign recipients were in flight when dispatch stopped: marked for review", len(interrupted)
+            )
+            interrupted.write({"state": "review", "error": self.env._("In flight when the dispatch process stopped.")})
+            interrupted.message_id.write({"needs_review": True})
+        return interrupted
+
+    def _dispatch(self):
+        """Send this campaign's pending recipients until none is left, the campaign stops or time is up."""
+        self.ensure_one()
+        Recipient = self.env["contact.centre.campaign.recipient"]
+        while self.state == "running":
+            now = fields.Datetime.now()
+            domain = [
+                ("campaign_id", "=", self.id),
+                ("state", "=", "pending"),
+                "|",
+                ("next_attempt", "=", False),
+                ("next_attempt", "<=", now),
+            ]
+            batch = Recipient.search(domain, limit=BATCH_SIZE).try_lock_for_update()
+            if not batch:
+                self._finish_if_done()
+                return
+            batch = self._defer_quiet_hours(batch)
+            if not batch:
+                self._commit()
+                return
+            remaining = self._send_batch(batch)
+            if not self._commit(len(batch), remaining):
+                return
+
+    def _send_batch(self, recipients):
+        """Create the messages, mark the recipients as handed over, commit, then call the providers."""
+        messages = self._create_messages(recipients)
+        now = fields.Datetime.now()
+        recipients.write({"state": "sending", "claimed_at": now})
+        messages.write({"send_claimed_at": now})
+        outbound = {message: message._to_outbound() for message in messages}
+        self._commit()
+        for channel, group in recipients.grouped("channel").items():
+            config = self._config_for(channel)
+            group_messages = group.message_id
+            results = config._send_throttled([outbound[m] for m in group_messages])
+            for recipient, message, result in zip(group, group_messages, results, strict=True):
+                self._record_result(recipient, message, result)
+        return self.env["contact.centre.campaign.recipient"].search_count(
+            [("campaign_id", "=", self.id), ("state", "=", "pending")]
+        )
+
+    def _create_messages(self, recipients):
+        """One queued message per recipient, in its conversation, rendered for its contact."""
+        Thread = self.env["contact.centre.thread"]
+        values = []
+        for recipient in recipients:
+            contact, channel = recipient.contact_id, recipient.channel
+            thread = Thread._get_or_create(contact, channel)
+            template = self._template_for(channel)
+            config = self._config_for(channel)
+            template_values = template._render_values(contact)
+            values.append(
+                {
+                    "contact_id": contact.id,
+                    "thread_id": thread.id,
+                    "channel": channel,
+                    "direction": "outbound",
+                    "status": "queued",
+                    "provider": config._provider_name(),
+                    "message_type": "template" if channel == "whatsapp" else "text",
+                    "template_id": template.id,
+                    "template_values": template_values if channel == "whatsapp" else False,
+                    "body_text": self._render_text(template, contact, template_values),
+                    "campaign_id": self.id,
+                    "is_automated": True,
+                    config._message_config_field(): config.id,
+                }
+            )
+        messages = self.env["contact.centre.message"].create(values)
+        for recipient, message in zip(recipients, messages, strict=True):
+            recipient.message_id = message
+        return messages
+
+    @staticmethod
+    def _render_text(template, contact, values=None):
+        from ..tools.rendering import MissingTemplateValues, render
+
+        values = values if values is not None else template._render_values(contact)
+        try:
+            return render(template.body_text, values)
+        except MissingTemplateValues:
+            return template.body_text
+
+    def _record_result(self, recipient, message, result):
+        if not isinstance(result, ProviderError):
+            message._apply_send_result(result)
+            recipient.write({"state": "sent", "claimed_at": False})
+            return
+        if result.kind == CONFIG:
+            # Nothing was accepted: the recipients go back to the queue and the campaign stops with the reason.
+            message.unlink()
+            recipient.write({"state": "pending", "claimed_at": False, "message_id": False, "error": str(result)})
+            self._stop(self.env._("The provider refused the configuration: %(error)s", error=result))
+        elif result.kind == RETRY:
+            message.unlink()
+            recipient.write(
+                {
+                    "state": "pending",
+                    "claimed_at": False,
+                    "message_id": False,
+                    "error": str(result),
+                    "attempts": recipient.attempts + 1,
+                    "next_attempt": fields.Datetime.now() + RETRY_DELAY * (2 ** min(recipient.attempts, 6)),
+                }
+            )
+        elif (
+            result.kind == RECIPIENT
+            and recipient.channel == "whatsapp"
+            and self.sms_fallback
+            and recipient.contact_id.sms_number
+        ):
+            message._apply_send_result(result)
+            recipient.write(
+                {"state": "pending", "claimed_at": False, "message_id": False, "channel": "sms", "error": str(result)}
+            )
+        else:
+            message._apply_send_result(result)
+            recipient.write({"state": "failed", "claimed_at": False, "error": str(result)})
+
+    def _stop(self, reason):
+        if self.state == "running":
+            self.write({"state": "paused", "stop_reason": reason})
+            self.message_post(body=reason)
+
+    def _finish_if_done(self):
+        busy = self.env["contact.centre.campaign.recipient"].search_count(
+            [("campaign_id", "=", self.id), ("state", "in", ("pending", "sending"))]
+        )
+        if not busy:
+            self.state = "done"
+        else:
+            # Recipients waiting for a retry or for the end of quiet hours: wake up when the first is due.
+            first = self.env["contact.centre.campaign.recipient"].search(
+                [("campaign_id", "=", self.id), ("state", "=", "pending"), ("next_attempt", "!=", False)],
+                order="next_attempt",
+                limit=1,
+            )
+            if first:
+                self._dispatch_cron()._trigger(at=first.next_attempt)
+
+    # Quiet hours
+
+    def _defer_quiet_hours(self, recipients):
+        """Recipients it is quiet hours for (in their time zone) wait until the window ends."""
+        if not self.use_quiet_hours or self.quiet_hours_start == self.quiet_hours_end:
+            return recipients
+        now = datetime.utcnow()
+        waiting = self.env["contact.centre.campaign.recipient"]
+        for recipient in recipients:
+            end = self._quiet_until(recipient.contact_id, now)
+            if end:
+                recipient.next_attempt = end
+                waiting |= recipient
+        if waiting:
+            self._dispatch_cron()._trigger(at=min(waiting.mapped("next_attempt")))
+        return recipients - waiting
+
+    def _quiet_until(self, contact, now):
+        """When quiet hours end for ``contact`` (naive UTC), or None when it is not quiet there now."""
+        zone = pytz.timezone(self._timezone_of(contact))
+        local = pytz.utc.localize(now).astimezone(zone)
+        hour = local.hour + local.minute / 60
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        quiet = (start <= hour < end) if start < end else (hour >= start or hour < end)
+        if not quiet:
+            return None
+        end_local = local.replace(hour=int(end), minute=int(round((end % 1) * 60)), second=0, microsecond=0)
+        if end_local <= local:
+            end_local += timedelta(days=1)
+        return end_local.astimezone(pytz.utc).replace(tzinfo=None)
+
+    def _timezone_of(self, contact):
+        number = contact.whatsapp_number or contact.sms_number
+        return contact.tz or (number and timezone_of(number)) or self.company_id.partner_id.tz or "UTC"
+
+    # Inbound keyword campaigns
 
     @api.model
     def _handle_inbound_keyword(self, message):
@@ -104,14 +601,34 @@ class ContactCentreCampaign(models.Model):
             return False
         contact = message.contact_id
         campaign.contact_ids = [fields.Command.link(contact.id)]
+        recipient = (
+            self.env["contact.centre.campaign.recipient"]
+            .sudo()
+            .search([("campaign_id", "=", campaign.id), ("contact_id", "=", contact.id)])
+        )
+        if not recipient:
+            recipient.create(
+                {
+                    "campaign_id": campaign.id,
+                    "contact_id": contact.id,
+                    "channel": message.channel,
+                    "state": "enrolled",
+                    "message_id": message.id,
+                }
+            )
         contact._set_opt_in(message.channel, True, "campaign")
         message.sudo().campaign_id = campaign
         if campaign.reply_text:
             message.thread_id._send_automated(text=campaign.reply_text, campaign=campaign)
         return True
 
-    def action_view_messages(self):
-        self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("contact_centre.contact_centre_message_action")
-        action["domain"] = [("campaign_id", "=", self.id)]
-        return action
+    # Commits
+
+    def _commit(self, processed=0, remaining=None):
+        """Commit outside tests (through the cron's progress when run by it); False when time is up."""
+        if modules.module.current_test:
+            return True
+        if self.env.context.get("cron_id"):
+            return self.env["ir.cron"]._commit_progress(processed, remaining=remaining) > 0
+        self.env.cr.commit()
+        return True

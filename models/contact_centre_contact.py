@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -7,6 +8,7 @@ from ..tools.keywords import opt_command, parse_keywords
 from ..tools.phone import InvalidPhoneNumber, to_e164
 
 WHATSAPP_WINDOW = timedelta(hours=24)
+E164_SHAPE = re.compile(r"^\+[1-9]\d{6,14}$")
 
 CHANNELS = [("whatsapp", "WhatsApp"), ("sms", "SMS")]
 
@@ -157,11 +159,17 @@ class ContactCentreContact(models.Model):
 
     @api.model
     def _normalize_number(self, number):
-        """E.164 form of ``number``, read in the company's country when it has no prefix."""
+        """E.164 form of ``number``, read in the company's country when it has no prefix.
+
+        A number a provider wrote us from (context ``cc_provider_number``) is kept when it has the
+        E.164 shape even if phonenumbers does not know its range: the message must not be lost.
+        """
         region = self.env.company.country_id.code or None
         try:
             return to_e164(number, default_region=region)
         except InvalidPhoneNumber as error:
+            if self.env.context.get("cc_provider_number") and E164_SHAPE.match(number or ""):
+                return number
             raise ValidationError(
                 self.env._("Invalid phone number %(number)s: %(reason)s", number=number, reason=error)
             ) from error
@@ -186,7 +194,7 @@ class ContactCentreContact(models.Model):
         if contact:
             return contact
         number_field = "whatsapp_number" if event.channel == "whatsapp" else "sms_number"
-        return self.create(
+        return self.with_context(cc_provider_number=True).create(
             {
                 "name": event.profile_name or event.sender,
                 number_field: event.sender,

@@ -86,9 +86,15 @@ class ContactCentreTemplate(models.Model):
         ]
 
     def _render_values(self, contact):
-        """Placeholder -> value for ``contact``, as the variable lines say."""
+        """Placeholder -> value for ``contact``, as the variable lines say; a named placeholder
+        without a line that is the name of a contact field (``{{name}}``, ``{{city}}``) takes its value."""
         self.ensure_one()
-        return {variable.placeholder: variable._value_for(contact) for variable in self.variable_ids}
+        values = {variable.placeholder: variable._value_for(contact) for variable in self.variable_ids}
+        for name in placeholders(self.body_text or ""):
+            if name not in values and name in contact._fields and not name.isdigit():
+                value = contact[name]
+                values[name] = "" if value is False or value is None else str(getattr(value, "display_name", value))
+        return values
 
     @api.model
     def _apply_template_status(self, config, event):

@@ -2,3 +2,4 @@ from . import test_foundation
 from . import test_webhooks
 from . import test_sending
 from . import test_inbound_rules
+from . import test_campaign

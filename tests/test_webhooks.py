@@ -131,6 +131,12 @@ class TestWhatsappWebhook(SimulatorMixin, ContactCentreData, HttpCase):
         self.assertFalse(message.attachment_ids)
         self.assertIn("Media not stored", message.error_message)
 
+    def test_sender_outside_known_number_ranges_is_kept(self):
+        item = meta_text("wamid.ODD", "from a test number", sender="99912345678")
+        payload = meta_payload([item], contacts=[{"profile": {"name": "Tester"}, "wa_id": "99912345678"}])
+        self.assertEqual(self.post_meta(payload).status_code, 200)
+        self.assertEqual(self.messages("wamid.ODD").contact_id.whatsapp_number, "+99912345678")
+
     def test_reply_is_linked_to_the_message_it_answers(self):
         self.post_meta(meta_payload([meta_text("wamid.Q", "Question")]))
         self.post_meta(meta_payload([meta_text("wamid.A", "Answer", context={"from": "1555", "id": "wamid.Q"})]))

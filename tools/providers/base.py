@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -228,6 +229,8 @@ class Provider:
 
     def __init__(self, timeout=10):
         self.timeout = timeout
+        self._http = None
+        self._http_lock = threading.Lock()
 
     # Sending
     def send(self, message):
@@ -295,6 +298,18 @@ class Provider:
         return content, response.headers.get("Content-Type")
 
     # HTTP
+    @property
+    def _session(self):
+        """The keep-alive HTTP session of this provider, made on first use (a webhook check needs none)."""
+        with self._http_lock:
+            if self._http is None:
+                self._http = self._new_session()
+                self._prepare_session(self._http)
+        return self._http
+
+    def _prepare_session(self, session):
+        """Headers every request of this provider carries."""
+
     def _new_session(self):
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)

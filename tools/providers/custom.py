@@ -76,11 +76,14 @@ class CustomHttpProvider(Provider):
         self.message_id_path = message_id_path or "id"
         self.sender = sender
         self.webhook_token = webhook_token
-        self._session = self._new_session()
-        self._session.headers["Content-Type"] = content_type
-        if auth_header and ":" in auth_header:
-            name, value = auth_header.split(":", 1)
-            self._session.headers[name.strip()] = value.strip()
+        self.content_type = content_type
+        self.auth_header = auth_header
+
+    def _prepare_session(self, session):
+        session.headers["Content-Type"] = self.content_type
+        if self.auth_header and ":" in self.auth_header:
+            name, value = self.auth_header.split(":", 1)
+            session.headers[name.strip()] = value.strip()
 
     def _send_once(self, message):
         if not self.url:

@@ -143,8 +143,9 @@ class MetaCloudProvider(Provider):
         self.waba_id = waba_id
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version
-        self._session = self._new_session()
-        self._session.headers["Authorization"] = f"Bearer {access_token}"
+
+    def _prepare_session(self, session):
+        session.headers["Authorization"] = f"Bearer {self.access_token}"
 
     def _url(self, path):
         return f"{self.base_url}/{self.api_version}/{path.lstrip('/')}"

@@ -1,0 +1,103 @@
+"""Shared plumbing of the benchmarks that need a running Odoo: a throwaway database with the
+addon installed, an Odoo server process, JSON-RPC calls, and latency statistics."""
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+ODOO_PATH = os.environ.get("ODOO_PATH", "/opt/odoo")
+ADDON_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def addons_path():
+    """An addons path where this checkout is named contact_centre."""
+    folder = tempfile.mkdtemp(prefix="cc-bench-addons-")
+    os.symlink(ADDON_DIR, os.path.join(folder, "contact_centre"))
+    return f"{ODOO_PATH}/addons,{ODOO_PATH}/odoo/addons,{folder}"
+
+
+def odoo_command(db, paths, *args):
+    return [
+        sys.executable,
+        f"{ODOO_PATH}/odoo-bin",
+        "-d",
+        db,
+        f"--addons-path={paths}",
+        "--db-filter",
+        f"^{db}$",
+        *args,
+    ]
+
+
+def create_database(db, paths):
+    subprocess.run(["dropdb", "--if-exists", db], check=True)
+    subprocess.run(odoo_command(db, paths, "-i", "contact_centre", "--stop-after-init", "--log-level=warn"), check=True)
+
+
+def drop_database(db):
+    subprocess.run(["dropdb", "--if-exists", db], check=False)
+
+
+def start_odoo(db, paths, port, *args):
+    process = subprocess.Popen(
+        odoo_command(
+            db,
+            paths,
+            "--http-port",
+            str(port),
+            "--gevent-port",
+            str(free_port()),
+            "--http-interface",
+            "127.0.0.1",
+            "--log-level=warn",
+            *args,
+        ),
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(f"{url}/web/health", timeout=2).status_code == 200:
+                return process, url
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("Odoo did not start")
+
+
+def rpc(url, db, model, method, *args, **kwargs):
+    """``execute_kw`` as admin over JSON-RPC."""
+    payload = {
+        "jsonrpc": "2.0",
+        "method": "call",
+        "params": {
+            "service": "object",
+            "method": "execute_kw",
+            "args": [db, 2, "admin", model, method, list(args), kwargs],
+        },
+    }
+    answer = requests.post(f"{url}/jsonrpc", json=payload, timeout=600).json()
+    if "error" in answer:
+        raise RuntimeError(answer["error"]["data"]["message"])
+    return answer["result"]
+
+
+def percentiles(latencies):
+    ordered = sorted(latencies)
+    if not ordered:
+        return 0.0, 0.0
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return statistics.median(ordered) * 1000, p95 * 1000

@@ -1,0 +1,44 @@
+from odoo import fields, models
+
+RECIPIENT_STATES = [
+    ("pending", "Pending"),
+    ("sending", "Handed Over"),
+    ("sent", "Sent"),
+    ("failed", "Failed"),
+    ("excluded", "Excluded"),
+    ("review", "To Review"),
+    ("enrolled", "Enrolled"),
+]
+
+EXCLUSION_REASONS = [
+    ("opted_out", "Opted out of the channel"),
+    ("no_number", "No number for the channel"),
+    ("invalid_number", "Invalid number"),
+]
+
+
+class ContactCentreCampaignRecipient(models.Model):
+    """One contact of one campaign, with its own dispatch state.
+
+    ``sending`` is set, and committed, just before the message is handed to the provider; a row
+    still ``sending`` when the next dispatch run starts belonged to a process that died: it goes to
+    ``review`` and is never sent again automatically.
+    """
+
+    _name = "contact.centre.campaign.recipient"
+    _description = "Campaign Recipient"
+    _order = "id"
+
+    campaign_id = fields.Many2one("contact.centre.campaign", required=True, ondelete="cascade")
+    contact_id = fields.Many2one("contact.centre.contact", required=True, ondelete="cascade")
+    channel = fields.Selection([("whatsapp", "WhatsApp"), ("sms", "SMS")])
+    state = fields.Selection(RECIPIENT_STATES, required=True, default="pending")
+    exclusion_reason = fields.Selection(EXCLUSION_REASONS)
+    message_id = fields.Many2one("contact.centre.message", ondelete="set null", index="btree_not_null")
+    claimed_at = fields.Datetime("Handed Over At")
+    next_attempt = fields.Datetime()
+    attempts = fields.Integer()
+    error = fields.Char()
+
+    _campaign_contact_uniq = models.Constraint("UNIQUE(campaign_id, contact_id)", "A contact is in a campaign once.")
+    _dispatch_idx = models.Index("(campaign_id, state, id)")
