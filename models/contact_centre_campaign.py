@@ -449,19 +449,18 @@ class ContactCentreCampaign(models.Model):
         )
 
     def _create_messages(self, recipients):
-        """One queued message per recipient, in its conversation, rendered for its contact."""
-        Thread = self.env["contact.centre.thread"]
+        """One queued message per recipient, in its conversation, rendered for its contact; the
+        conversations and messages of the whole batch are made in a few bulk statements."""
+        threads = self._threads_for(recipients)
         values = []
         for recipient in recipients:
             contact, channel = recipient.contact_id, recipient.channel
-            thread = Thread._get_or_create(contact, channel)
-            template = self._template_for(channel)
-            config = self._config_for(channel)
+            template, config = self._template_for(channel), self._config_for(channel)
             template_values = template._render_values(contact)
             values.append(
                 {
                     "contact_id": contact.id,
-                    "thread_id": thread.id,
+                    "thread_id": threads[contact.id, channel].id,
                     "channel": channel,
                     "direction": "outbound",
                     "status": "queued",
@@ -479,6 +478,25 @@ class ContactCentreCampaign(models.Model):
         for recipient, message in zip(recipients, messages, strict=True):
             recipient.message_id = message
         return messages
+
+    def _threads_for(self, recipients):
+        """{(contact id, channel): conversation} for the recipients, creating the missing ones at once."""
+        Thread = self.env["contact.centre.thread"]
+        existing = Thread.search([("contact_id", "in", recipients.contact_id.ids)])
+        threads = {(thread.contact_id.id, thread.channel): thread for thread in existing}
+        missing = {
+            (r.contact_id.id, r.channel): r.contact_id
+            for r in recipients
+            if (r.contact_id.id, r.channel) not in threads
+        }
+        created = Thread.create(
+            [
+                {"contact_id": contact.id, "channel": channel, "assigned_agent_id": contact.assigned_agent_id.id}
+                for (_contact_id, channel), contact in missing.items()
+            ]
+        )
+        threads.update({(thread.contact_id.id, thread.channel): thread for thread in created})
+        return threads
 
     @staticmethod
     def _render_text(template, contact, values=None):

@@ -1,4 +1,5 @@
 import logging
+from datetime import datetime
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -27,6 +28,7 @@ class ContactCentreThread(models.Model):
     whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number", ondelete="set null")
     sms_config_id = fields.Many2one("contact.centre.sms.config", "SMS Provider", ondelete="set null")
     assigned_agent_id = fields.Many2one("res.users", "Assigned Agent", index="btree_not_null")
+    assigned_date = fields.Datetime("Assigned On", readonly=True)
     state = fields.Selection([("open", "Open"), ("resolved", "Resolved")], default="open", required=True)
     message_ids = fields.One2many("contact.centre.message", "thread_id", "Messages")
     last_message_date = fields.Datetime("Last Activity")
@@ -150,11 +152,13 @@ class ContactCentreThread(models.Model):
         if params.get_param("contact_centre.assignment_method", "round_robin") == "fewest_open":
             load = self._open_load(agents)
             return min(agents, key=lambda agent: (load.get(agent.id, 0), agent.id))
-        last = int(params.get_param("contact_centre.last_assigned_agent_id", 0) or 0)
-        following = agents.filtered(lambda agent: agent.id > last)
-        agent = following[:1] or agents[:1]
-        params.set_param("contact_centre.last_assigned_agent_id", agent.id)
-        return agent
+        # Round robin without a shared counter (which concurrent webhooks would fight over): the agent
+        # whose last assignment is the oldest (never assigned first; then the fewest assignments).
+        groups = self.sudo()._read_group(
+            [("assigned_agent_id", "in", agents.ids)], ["assigned_agent_id"], ["assigned_date:max", "__count"]
+        )
+        last = {agent: (date or datetime.min, count) for agent, date, count in groups}
+        return min(agents, key=lambda agent: (*last.get(agent, (datetime.min, 0)), agent.id))
 
     def _available_agents(self):
         """Agents marked available whose open conversations are below their capacity."""
@@ -176,7 +180,7 @@ class ContactCentreThread(models.Model):
         return {agent.id: count for agent, count in groups}
 
     def _assign(self, agent):
-        self.sudo().write({"assigned_agent_id": agent.id})
+        self.sudo().write({"assigned_agent_id": agent.id, "assigned_date": fields.Datetime.now()})
         for thread in self:
             if not thread.contact_id.assigned_agent_id:
                 thread.contact_id.sudo().assigned_agent_id = agent

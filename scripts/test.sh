@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test of contact_centre: the Odoo-free pytest suite, then the Odoo suite on a fresh
-# database (install with demo data, --test-tags /contact_centre, tours in headless Chromium).
+# database (install with demo data, --test-tags /contact_centre, tours in headless Chromium), then
+# the system suite (real Odoo processes killed and restarted, on throwaway databases).
 #
 #   scripts/test.sh                  # everything
 #   scripts/test.sh --unit-only      # only the Odoo-free suite
@@ -10,7 +11,7 @@
 # command still fails if the Odoo-free suite fails. The last line is "tests: N passed, N failed".
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-ODOO_PATH=${ODOO_PATH:-/opt/odoo}
+export ODOO_PATH=${ODOO_PATH:-/opt/odoo}
 CC_CACHE=${CC_CACHE:-$HOME/.cache/contact_centre}
 run_unit=1 run_odoo=1 tags=/contact_centre
 while [ $# -gt 0 ]; do
@@ -27,10 +28,10 @@ venv=$(bash "$here/scripts/bootstrap.sh" | tail -n 1) || { echo "bootstrap faile
 py="$venv/bin/python"
 passed=0 failed=0 status=0
 
-run_unit_suite() {
-    echo "=== Odoo-free suite (pytest) ==="
+run_pytest_suite() {  # folder, title
+    echo "=== $2 (pytest $1) ==="
     local report="$CC_CACHE/pytest-report.txt"
-    (cd "$here" && "$py" -m pytest tests/unit -q) | tee "$report"
+    (cd "$here" && "$py" -m pytest "$1" -q) | tee "$report"
     local rc=${PIPESTATUS[0]}
     local line; line=$(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$report" | tail -n 1)
     local p f e
@@ -76,10 +77,11 @@ run_odoo_suite() {
     fi
 }
 
-[ $run_unit -eq 1 ] && run_unit_suite
+[ $run_unit -eq 1 ] && run_pytest_suite tests/unit "Odoo-free suite"
 if [ $run_odoo -eq 1 ]; then
     if [ -f "$ODOO_PATH/odoo-bin" ] && [ -d "$ODOO_PATH/odoo/addons/base" ]; then
         run_odoo_suite
+        run_pytest_suite tests/system "System suite: real Odoo processes"
     else
         cat <<MSG
 

@@ -239,6 +239,7 @@ class TestInboundRules(ContactCentreCase):
         self.assertEqual(len(set(owners)), 2)
         self.assertNotEqual(owners[0], owners[1])
         self.assertEqual(owners[0], owners[2])
+        self.assertEqual(owners[1], owners[3])
 
     def test_fewest_open_with_capacity(self):
         self.env["ir.config_parameter"].sudo().set_param("contact_centre.assignment_method", "fewest_open")
