@@ -11,41 +11,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import addons_path, create_database, drop_database, free_port  # noqa: E402
+from common import addons_path, create_database, drop_database, start_simulator  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 WORKER = os.path.join(os.path.dirname(__file__), "dispatch_worker.py")
-
-
-def start_simulator(latency_ms):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tools.simulator",
-            "--port",
-            str(port),
-            "--quiet",
-            "--no-callbacks",
-            "--latency-ms",
-            str(latency_ms),
-        ],
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(f"{url}/_sim/health", timeout=1)
-            return process, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise SystemExit("the simulator did not start")
 
 
 def worker(db, paths, *args):

@@ -7,14 +7,13 @@ the client's interpreter lock.
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import time
 
-import requests
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from common import start_simulator  # noqa: E402
 
 from tools.providers import (  # noqa: E402
     CustomHttpProvider,
@@ -25,40 +24,6 @@ from tools.providers import (  # noqa: E402
     TwilioProvider,
 )
 from tools.simulator.control import configure  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_simulator(latency_ms):
-    port = free_port()
-    root = os.path.join(os.path.dirname(__file__), "..")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tools.simulator",
-            "--port",
-            str(port),
-            "--quiet",
-            "--no-callbacks",
-            "--latency-ms",
-            str(latency_ms),
-        ],
-        cwd=root,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(f"{base_url}/_sim/health", timeout=1)
-            return process, base_url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the simulator did not start")
 
 
 def providers(base_url):

@@ -101,3 +101,20 @@ def percentiles(latencies):
         return 0.0, 0.0
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
     return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def start_simulator(latency_ms=0):
+    """The provider simulator in its own process (it must not share the measured process's
+    interpreter lock), without status callbacks; returns (process, base URL)."""
+    port = free_port()
+    command = [sys.executable, "-m", "tools.simulator", "--port", str(port), "--quiet", "--no-callbacks"]
+    process = subprocess.Popen([*command, "--latency-ms", str(latency_ms)], cwd=ADDON_DIR)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(f"{url}/_sim/health", timeout=1)
+            return process, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the simulator did not start")

@@ -41,10 +41,11 @@ class ContactCentreWebhook(http.Controller):
         if not configs:
             return self._answer(404, "Unknown WhatsApp number")
         webhook = self._webhook_request()
-        signed_by = next((config for config in configs if self._verifies(config, webhook)), None)
-        if signed_by is None:
-            return self._answer(403, "Wrong signature")
-        return self._ingest(signed_by, webhook)
+        for config in configs:
+            provider = config._get_provider()
+            if self._verifies(provider, webhook):
+                return self._ingest(config, provider, webhook)
+        return self._answer(403, "Wrong signature")
 
     @http.route("/contact_centre/webhook/twilio/<int:config_id>", **WEBHOOK)
     def twilio_events(self, config_id, **form):
@@ -88,22 +89,23 @@ class ContactCentreWebhook(http.Controller):
         )
 
     @staticmethod
-    def _verifies(config, webhook):
+    def _verifies(provider, webhook):
         try:
-            config._get_provider().verify_webhook(webhook)
+            provider.verify_webhook(webhook)
         except WebhookAuthError:
             return False
         return True
 
     def _verify_and_ingest(self, config, webhook):
-        if not self._verifies(config, webhook):
+        provider = config._get_provider()
+        if not self._verifies(provider, webhook):
             _logger.warning("Refused a %s webhook with a wrong signature or token", config.provider)
             return self._answer(403, "Wrong signature or token")
-        return self._ingest(config, webhook)
+        return self._ingest(config, provider, webhook)
 
-    def _ingest(self, config, webhook):
+    def _ingest(self, config, provider, webhook):
         try:
-            events = config._get_provider().parse_webhook(webhook)
+            events = provider.parse_webhook(webhook)
         except WebhookParseError as error:
             _logger.info("Malformed %s webhook: %s", config._provider_name(), error)
             return self._answer(400, "Malformed payload")

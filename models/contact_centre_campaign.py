@@ -291,34 +291,35 @@ class ContactCentreCampaign(models.Model):
     def _channel_for(self, contact):
         return contact.preferred_channel if self.channel == "both" else self.channel
 
-    def _audience(self):
-        """Contacts of the campaign and of its filter, each once."""
+    def _audience_query(self):
+        """SQL of the ids of the campaign's contacts and of its filter's, without loading them."""
         self.ensure_one()
-        contacts = self.contact_ids
-        if self.filter_domain:
-            contacts |= self.env["contact.centre.contact"].search(Domain(safe_eval(self.filter_domain)))
-        return contacts
+        listed = SQL("SELECT contact_id FROM contact_centre_campaign_contact_rel WHERE campaign_id = %s", self.id)
+        if not self.filter_domain:
+            return listed
+        filtered = self.env["contact.centre.contact"]._search(Domain(safe_eval(self.filter_domain)))
+        return SQL("%s UNION %s", listed, filtered.subselect())
 
     def _prepare_recipients(self):
-        """One recipient row per audience contact, created in bulk, with exclusions decided by SQL."""
+        """One recipient row per audience contact (each once), inserted in one statement, with
+        channels and exclusions decided in SQL: a campaign of any size is never loaded in memory."""
         self.ensure_one()
-        contact_ids = self._audience().ids
-        for start in range(0, len(contact_ids), 50000):
-            chunk = contact_ids[start : start + 50000]
-            self.env.execute_query(
-                SQL(
-                    """
-                    INSERT INTO contact_centre_campaign_recipient
-                           (campaign_id, contact_id, state, attempts, create_uid, write_uid, create_date, write_date)
-                    SELECT %(campaign)s, id, 'pending', 0, %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
-                      FROM unnest(%(ids)s::int[]) AS id
-                    ON CONFLICT (campaign_id, contact_id) DO NOTHING
-                    """,
-                    campaign=self.id,
-                    uid=self.env.uid,
-                    ids=chunk,
-                )
+        self.env.flush_all()
+        self.env.execute_query(
+            SQL(
+                """
+                INSERT INTO contact_centre_campaign_recipient
+                       (campaign_id, contact_id, state, attempts, create_uid, write_uid, create_date, write_date)
+                SELECT %(campaign)s, audience.id, 'pending', 0, %(uid)s, %(uid)s,
+                       now() at time zone 'UTC', now() at time zone 'UTC'
+                  FROM (%(audience)s) AS audience(id)
+                ON CONFLICT (campaign_id, contact_id) DO NOTHING
+                """,
+                campaign=self.id,
+                uid=self.env.uid,
+                audience=self._audience_query(),
             )
+        )
         self._assign_channels_and_exclusions()
         self.env["contact.centre.campaign.recipient"].invalidate_model()
         self.audience_ready = True
@@ -429,6 +430,9 @@ class ContactCentreCampaign(models.Model):
             remaining = self._send_batch(batch)
             if not self._commit(len(batch), remaining):
                 return
+            if not modules.module.current_test:
+                # Committed: forget the batch's records, so that memory does not grow with the campaign.
+                self.env.invalidate_all()
 
     def _send_batch(self, recipients):
         """Create the messages, mark the recipients as handed over, commit, then call the providers."""

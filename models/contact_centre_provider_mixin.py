@@ -1,10 +1,10 @@
 import time
 
-from odoo import models
+from odoo import fields, models
 
 from ..tools.providers import ProviderError
 
-MAX_IN_FLIGHT = 200
+MAX_IN_FLIGHT = 100
 
 
 class ContactCentreProviderMixin(models.AbstractModel):
@@ -12,6 +12,11 @@ class ContactCentreProviderMixin(models.AbstractModel):
 
     _name = "contact.centre.provider.mixin"
     _description = "Contact Centre Provider Configuration"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
+    sequence = fields.Integer(default=10)
+    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
 
     def _get_provider(self):
         """The Odoo-free client of this configuration, with its secrets."""

@@ -21,10 +21,6 @@ class ContactCentreSmsConfig(models.Model):
     _inherit = ["mail.thread", "contact.centre.provider.mixin"]
     _order = "sequence, id"
 
-    name = fields.Char(required=True, tracking=True)
-    active = fields.Boolean(default=True, tracking=True)
-    sequence = fields.Integer(default=10)
-    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
     provider = fields.Selection(
         [("twilio", "Twilio"), ("infobip", "Infobip"), ("custom", "Custom HTTP Gateway")],
         required=True,

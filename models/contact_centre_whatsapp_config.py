@@ -15,10 +15,6 @@ class ContactCentreWhatsappConfig(models.Model):
     _inherit = ["mail.thread", "contact.centre.provider.mixin"]
     _order = "sequence, id"
 
-    name = fields.Char(required=True, tracking=True)
-    active = fields.Boolean(default=True, tracking=True)
-    sequence = fields.Integer(default=10)
-    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
     account_id = fields.Char(
         "WhatsApp Business Account ID", required=True, tracking=True, help="The WABA id, in Meta's Business Manager."
     )

@@ -9,8 +9,8 @@ import sys
 import time
 
 import requests
-from bench_dispatch import WORKER, start_simulator
-from common import addons_path, create_database, drop_database
+from bench_dispatch import WORKER
+from common import addons_path, create_database, drop_database, start_simulator
 
 RECIPIENTS = 3000
 
