@@ -392,6 +392,7 @@ class ContactCentreMessage(models.Model):
         if self.env["whatsapp.chatbot.session"]._handle_inbound(self):
             return
         self.env["contact.centre.automation"]._run_on_inbound(self)
+        self.thread_id._suggest_scripts(self)
         self.thread_id._auto_assign()
 
     def _notify_inbox(self):

@@ -113,6 +113,12 @@ class ContactCentreThread(models.Model):
             earlier.append(("message_timestamp", ">", self.resolved_date))
         return not self.env["contact.centre.message"].search_count(earlier, limit=1)
 
+    def _suggest_scripts(self, message):
+        """Put the scripts whose keywords ``message`` uses one click away for the agent."""
+        scripts = self.env["contact.centre.script"].sudo()._suggest_for(message.body_text, self.channel)
+        if scripts:
+            self.sudo().suggested_script_ids = [fields.Command.link(script.id) for script in scripts]
+
     def _notify_inbox(self, messages):
         """Push new or changed ``messages`` of this conversation to the inbox of whoever may see them:
         its agent, or every agent while it is unassigned (supervisors see everything)."""

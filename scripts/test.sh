@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test of contact_centre: the Odoo-free pytest suite, then the Odoo suite on a fresh
-# database (install with demo data, --test-tags /contact_centre, tours in headless Chromium), then
+# database (install with demo data, --test-tags /contact_centre; HttpCase tests run Odoo's real
+# HTTP server, and Odoo tours would run in Debian's headless Chromium, installed by bootstrap), then
 # the system suite (real Odoo processes killed and restarted, on throwaway databases).
 #
 #   scripts/test.sh                  # everything

@@ -99,6 +99,16 @@ class TestInboundRules(ContactCentreCase):
         other = self.receive("reopening soon?", sender="+32470777002")
         self.assertFalse(self.replies(other))
 
+    def test_scripts_matching_the_message_are_suggested(self):
+        self.env["contact.centre.script"].search([]).active = False
+        script = self.env["contact.centre.script"].create(
+            {"name": "Refunds", "content_text": "Refunds take 5 days", "trigger_keywords": "refund, money back"}
+        )
+        message = self.receive("I want my money back!")
+        self.assertEqual(message.thread_id.suggested_script_ids, script)
+        other = self.receive("hello", sender="+32470777004")
+        self.assertFalse(other.thread_id.suggested_script_ids)
+
     def test_first_message_auto_reply_only_once_per_conversation(self):
         self.env["contact.centre.automation"].create(
             {
