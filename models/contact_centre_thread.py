@@ -3,11 +3,38 @@ from datetime import datetime
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.fields import Domain
 
 from ..tools.rendering import render
 from .contact_centre_contact import CHANNELS, WHATSAPP_WINDOW
 
 _logger = logging.getLogger(__name__)
+
+INBOX_PAGE = 40
+INBOX_CONVERSATION_FIELDS = [
+    "contact_id",
+    "channel",
+    "state",
+    "last_message_preview",
+    "last_message_date",
+    "unread_count",
+    "assigned_agent_id",
+    "whatsapp_window_end",
+]
+INBOX_MESSAGE_FIELDS = [
+    "direction",
+    "message_type",
+    "body_text",
+    "status",
+    "message_timestamp",
+    "error_code",
+    "error_message",
+    "parent_message_id",
+    "attachment_ids",
+    "is_automated",
+    "author_id",
+    "template_id",
+]
 
 
 class ContactCentreThread(models.Model):
@@ -80,6 +107,58 @@ class ContactCentreThread(models.Model):
 
     def action_mark_read(self):
         self.filtered("unread_count").write({"unread_count": 0})
+
+    # Inbox (the server calls of the agents' screen; record rules apply: they run as the agent)
+
+    @api.model
+    def inbox_conversations(self, view="mine", channel=None, search=None, offset=0, limit=INBOX_PAGE):
+        """One page of conversations, latest activity first."""
+        return self.search_read(
+            self._inbox_domain(view, channel, search),
+            INBOX_CONVERSATION_FIELDS,
+            offset=offset,
+            limit=min(limit, 200),
+            order="last_message_date DESC NULLS LAST, id DESC",
+        )
+
+    @api.model
+    def _inbox_domain(self, view, channel, search):
+        domain = Domain("state", "=", "resolved" if view == "resolved" else "open")
+        if view == "mine":
+            domain &= Domain("assigned_agent_id", "=", self.env.uid)
+        elif view == "unassigned":
+            domain &= Domain("assigned_agent_id", "=", False)
+        if channel:
+            domain &= Domain("channel", "=", channel)
+        if search:
+            domain &= self._inbox_search_domain(search.strip())
+        return domain
+
+    @api.model
+    def _inbox_search_domain(self, text):
+        """A number (digits, spaces, +) matches the start of the E.164 numbers; anything else the name."""
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if digits and len(digits) >= 3 and all(ch.isdigit() or ch in "+ ()-." for ch in text):
+            prefix = f"+{digits}%"
+            return Domain("contact_id.whatsapp_number", "=like", prefix) | Domain(
+                "contact_id.sms_number", "=like", prefix
+            )
+        return Domain("contact_id.name", "ilike", text)
+
+    def inbox_messages(self, before_id=None, limit=INBOX_PAGE):
+        """One page of this conversation's messages, oldest first, before message ``before_id``
+        (keyset paging on the (thread, time, id) index: as fast on page 1,000 as on page 1)."""
+        self.ensure_one()
+        domain = Domain("thread_id", "=", self.id)
+        if before_id:
+            before = self.env["contact.centre.message"].browse(before_id)
+            domain &= Domain("message_timestamp", "<", before.message_timestamp) | (
+                Domain("message_timestamp", "=", before.message_timestamp) & Domain("id", "<", before.id)
+            )
+        rows = self.env["contact.centre.message"].search_read(
+            domain, INBOX_MESSAGE_FIELDS, limit=min(limit, 200), order="message_timestamp DESC, id DESC"
+        )
+        return rows[::-1]
 
     # Inbound
 
