@@ -12,6 +12,7 @@ from odoo.tools.safe_eval import safe_eval
 from ..tools.keywords import match_keyword
 from ..tools.phone import timezone_of
 from ..tools.providers import CONFIG, RECIPIENT, RETRY, ProviderError
+from ..tools.rendering import MissingTemplateValues, render
 from ..tools.segments import sms_info
 
 _logger = logging.getLogger(__name__)
@@ -504,8 +505,7 @@ class ContactCentreCampaign(models.Model):
 
     @staticmethod
     def _render_text(template, contact, values=None):
-        from ..tools.rendering import MissingTemplateValues, render
-
+        """The template's text for ``contact``; as written when a value is missing (SMS preview)."""
         values = values if values is not None else template._render_values(contact)
         try:
             return render(template.body_text, values)
