@@ -31,12 +31,20 @@
         "views/res_users_views.xml",
         "wizards/contact_centre_composer_views.xml",
         "views/res_config_settings_views.xml",
+        "views/contact_centre_inbox_action.xml",
         "views/contact_centre_menus.xml",
     ],
     "demo": [
         "demo/contact_centre_demo.xml",
     ],
-    "assets": {},
+    "assets": {
+        "web.assets_backend": [
+            "contact_centre/static/src/**/*",
+        ],
+        "web.assets_tests": [
+            "contact_centre/static/tests/tours/**/*",
+        ],
+    },
     "application": True,
     "installable": True,
 }

@@ -54,6 +54,22 @@ MESSAGE_TYPES = [
 PROVIDERS = [("meta", "Meta Cloud API"), ("twilio", "Twilio"), ("infobip", "Infobip"), ("custom", "Custom HTTP")]
 
 
+INBOX_MESSAGE_FIELDS = [
+    "direction",
+    "message_type",
+    "body_text",
+    "status",
+    "message_timestamp",
+    "error_code",
+    "error_message",
+    "needs_review",
+    "attachment_ids",
+    "is_automated",
+    "author_id",
+    "template_id",
+]
+
+
 class ContactCentreMessage(models.Model):
     _name = "contact.centre.message"
     _description = "Contact Centre Message"
@@ -394,6 +410,24 @@ class ContactCentreMessage(models.Model):
         self.env["contact.centre.automation"]._run_on_inbound(self)
         self.thread_id._suggest_scripts(self)
         self.thread_id._auto_assign()
+
+    def _inbox_rows(self):
+        """These messages as the inbox draws them: with the message each replies to and their attachments."""
+        rows = self.read(INBOX_MESSAGE_FIELDS)
+        attachments = {
+            attachment.id: {"id": attachment.id, "name": attachment.name, "mimetype": attachment.mimetype}
+            for attachment in self.attachment_ids
+        }
+        for row, message in zip(rows, self, strict=True):
+            parent = message.parent_message_id
+            row["parent"] = parent and {"id": parent.id, "preview": parent.preview, "direction": parent.direction}
+            row["attachments"] = [attachments[attachment_id] for attachment_id in row.pop("attachment_ids")]
+        return rows
+
+    @api.model
+    def inbox_message_rows(self, ids):
+        """Rows of the messages the bus announced, as far as the agent may see them."""
+        return self.search([("id", "in", ids)], order="message_timestamp, id")._inbox_rows()
 
     def _notify_inbox(self):
         """Tell the inbox of the agents who may see these messages that they are new or changed."""

@@ -5,7 +5,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 
-from ..tools.rendering import render
+from ..tools.rendering import MissingTemplateValues, placeholders, render
+from ..tools.segments import sms_info
 from .contact_centre_contact import CHANNELS, WHATSAPP_WINDOW
 
 _logger = logging.getLogger(__name__)
@@ -20,20 +21,6 @@ INBOX_CONVERSATION_FIELDS = [
     "unread_count",
     "assigned_agent_id",
     "whatsapp_window_end",
-]
-INBOX_MESSAGE_FIELDS = [
-    "direction",
-    "message_type",
-    "body_text",
-    "status",
-    "message_timestamp",
-    "error_code",
-    "error_message",
-    "parent_message_id",
-    "attachment_ids",
-    "is_automated",
-    "author_id",
-    "template_id",
 ]
 
 
@@ -155,10 +142,99 @@ class ContactCentreThread(models.Model):
             domain &= Domain("message_timestamp", "<", before.message_timestamp) | (
                 Domain("message_timestamp", "=", before.message_timestamp) & Domain("id", "<", before.id)
             )
-        rows = self.env["contact.centre.message"].search_read(
-            domain, INBOX_MESSAGE_FIELDS, limit=min(limit, 200), order="message_timestamp DESC, id DESC"
+        messages = self.env["contact.centre.message"].search(
+            domain, limit=min(limit, 200), order="message_timestamp DESC, id DESC"
         )
-        return rows[::-1]
+        return messages[::-1]._inbox_rows()
+
+    def inbox_open(self):
+        """Everything the inbox shows beside the messages of this conversation: the contact panel,
+        the WhatsApp window, the templates the agent may send and the suggested scripts. Opening a
+        conversation marks it read."""
+        self.ensure_one()
+        self.action_mark_read()
+        contact = self.contact_id
+        user = self.env.user
+        is_supervisor = user.has_group("contact_centre.group_contact_centre_supervisor")
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "state": self.state,
+            "whatsapp_window_end": self.whatsapp_window_end,
+            "assigned_agent": self.assigned_agent_id and [self.assigned_agent_id.id, self.assigned_agent_id.name],
+            "contact": {
+                "id": contact.id,
+                "name": contact.name,
+                "whatsapp_number": contact.whatsapp_number,
+                "sms_number": contact.sms_number,
+                "preferred_channel": contact.preferred_channel,
+                "opt_in_whatsapp": contact.opt_in_whatsapp,
+                "opt_in_sms": contact.opt_in_sms,
+                "campaigns": [[campaign.id, campaign.name] for campaign in contact.campaign_ids],
+            },
+            "templates": self._inbox_templates(),
+            "scripts": [
+                {"id": script.id, "name": script.name, "text": script.content_text}
+                for script in self.suggested_script_ids
+            ],
+            "can_reassign": is_supervisor,
+            "agents": self._inbox_agents() if is_supervisor else [],
+        }
+
+    def _inbox_templates(self):
+        """Sendable templates of the conversation's channel, each with its variables pre-filled for the contact."""
+        templates = self.env["contact.centre.template"].search(
+            [("channel", "=", self.channel), ("is_sendable", "=", True)]
+        )
+        result = []
+        for template in templates:
+            values = template._render_values(self.contact_id)
+            names = placeholders(template.body_text)
+            result.append(
+                {
+                    "id": template.id,
+                    "name": template.name,
+                    "body": template.body_text,
+                    "variables": [{"name": name, "value": values.get(name) or ""} for name in names],
+                }
+            )
+        return result
+
+    def _inbox_agents(self):
+        group = self.env.ref("contact_centre.group_contact_centre_agent")
+        agents = self.env["res.users"].search([("all_group_ids", "in", group.ids), ("share", "=", False)])
+        return [[agent.id, agent.name] for agent in agents]
+
+    def inbox_compose_info(self, text=None, template_id=None, values=None):
+        """What the composer shows as the agent types: the text that would leave (a template
+        rendered with the values typed so far) and, on SMS, its encoding and segment count."""
+        self.ensure_one()
+        body = text or ""
+        if template_id:
+            template = self.env["contact.centre.template"].browse(template_id)
+            try:
+                body = render(template.body_text, values or {})
+            except MissingTemplateValues:
+                body = template.body_text
+        info = sms_info(body) if self.channel == "sms" else None
+        return {
+            "preview": body,
+            "sms_encoding": info and info.encoding,
+            "sms_segments": info and info.segments,
+            "sms_remaining": info and info.remaining,
+        }
+
+    def inbox_send(self, text=None, template_id=None, values=None):
+        """Send the agent's reply: free text, or a template with the values the agent filled."""
+        self.ensure_one()
+        if template_id:
+            template = self.env["contact.centre.template"].browse(template_id)
+            message = self._send_message(template=template, template_values=values or {})
+        else:
+            if not (text or "").strip():
+                raise UserError(self.env._("Write a message first."))
+            message = self._send_message(text=text)
+        return message._inbox_rows()[0]
 
     # Inbound
 
@@ -204,9 +280,12 @@ class ContactCentreThread(models.Model):
         self.ensure_one()
         payload = {
             "thread_id": self.id,
+            "channel": self.channel,
             "state": self.state,
             "unread_count": self.unread_count,
-            "assigned_agent_id": self.assigned_agent_id.id,
+            "assigned_agent_id": self.assigned_agent_id and [self.assigned_agent_id.id, self.assigned_agent_id.name],
+            "last_message_date": fields.Datetime.to_string(self.last_message_date),
+            "last_message_preview": self.last_message_preview,
             "messages": [
                 {"id": m.id, "status": m.status, "direction": m.direction, "preview": m.preview} for m in messages
             ],
@@ -323,7 +402,10 @@ class ContactCentreThread(models.Model):
             )
         config = self._sending_config()
         values = template_values or (template and template._render_values(contact)) or {}
-        body = render(template.body_text, values) if template else text
+        try:
+            body = render(template.body_text, values) if template else text
+        except MissingTemplateValues as error:
+            raise UserError(str(error)) from error
         message = (
             self.env["contact.centre.message"]
             .sudo()

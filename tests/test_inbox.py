@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from .common import ContactCentreCase
@@ -60,3 +61,54 @@ class TestInboxCalls(ContactCentreCase):
         self.assertEqual([m["body_text"] for m in last], [f"message {i}" for i in range(60, 100)])
         older = Thread.browse(self.mine.id).inbox_messages(before_id=last[0]["id"], limit=40)
         self.assertEqual([m["body_text"] for m in older], [f"message {i}" for i in range(20, 60)])
+
+    def test_open_marks_read_and_brings_the_panel(self):
+        self.mine.write({"unread_count": 3, "last_inbound_date": fields.Datetime.now()})
+        script = self.env["contact.centre.script"].create(
+            {"name": "Late parcel", "content_text": "Sorry for the delay.", "trigger_keywords": "late"}
+        )
+        self.mine.suggested_script_ids = script
+        self.env["contact.centre.template"].create(
+            {
+                "name": "Greeting",
+                "channel": "whatsapp",
+                "approval_status": "approved",
+                "body_text": "Hello {{1}}",
+                "variable_ids": [(0, 0, {"placeholder": "1", "source": "field", "field_name": "name"})],
+            }
+        )
+        details = self.env["contact.centre.thread"].with_user(self.agent).browse(self.mine.id).inbox_open()
+        self.assertEqual(self.mine.unread_count, 0)
+        self.assertEqual(details["contact"]["whatsapp_number"], "+32470000001")
+        self.assertEqual(details["scripts"], [{"id": script.id, "name": "Late parcel", "text": "Sorry for the delay."}])
+        greeting = next(t for t in details["templates"] if t["name"] == "Greeting")
+        self.assertEqual(greeting["variables"], [{"name": "1", "value": "Assigned To Agent"}])
+        self.assertFalse(details["can_reassign"])
+        self.assertTrue(
+            self.env["contact.centre.thread"].with_user(self.supervisor).browse(self.mine.id).inbox_open()["agents"]
+        )
+
+    def test_agent_cannot_open_a_colleagues_conversation(self):
+        with self.assertRaises(AccessError):
+            self.env["contact.centre.thread"].with_user(self.agent).browse(self.theirs.id).inbox_open()
+
+    def test_compose_info_counts_sms_segments(self):
+        thread = self.env["contact.centre.thread"]._get_or_create(self.contact_agent, "sms")
+        info = thread.with_user(self.agent).inbox_compose_info(text="é" * 71)
+        self.assertEqual((info["sms_encoding"], info["sms_segments"]), ("GSM-7", 1))
+        info = thread.with_user(self.agent).inbox_compose_info(text="ś" * 71)
+        self.assertEqual((info["sms_encoding"], info["sms_segments"]), ("UCS-2", 2))
+        self.assertIsNone(self.mine.inbox_compose_info(text="hi")["sms_encoding"])
+
+    def test_send_refuses_free_text_outside_the_window_and_missing_values(self):
+        Thread = self.env["contact.centre.thread"].with_user(self.agent)
+        self.mine.last_inbound_date = fields.Datetime.now() - timedelta(days=2)
+        with self.assertRaisesRegex(UserError, "window is closed"):
+            Thread.browse(self.mine.id).inbox_send(text="Hello")
+        template = self.env["contact.centre.template"].create(
+            {"name": "T", "channel": "whatsapp", "approval_status": "approved", "body_text": "Hi {{1}}"}
+        )
+        with self.assertRaisesRegex(UserError, "Missing values"):
+            Thread.browse(self.mine.id).inbox_send(template_id=template.id, values={})
+        row = Thread.browse(self.mine.id).inbox_send(template_id=template.id, values={"1": "Ann"})
+        self.assertEqual((row["body_text"], row["status"], row["direction"]), ("Hi Ann", "queued", "outbound"))

@@ -102,10 +102,6 @@ class ContactCentreComposer(models.TransientModel):
         if self.mode == "template":
             if not self.template_id:
                 raise UserError(self.env._("Choose a template."))
-            try:
-                render(self.template_id.body_text, self._values())
-            except MissingTemplateValues as error:
-                raise UserError(str(error)) from error
             thread._send_message(template=self.template_id, template_values=self._values())
         else:
             if not (self.body or "").strip():

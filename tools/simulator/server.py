@@ -167,6 +167,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        # The demo and the inbox tours drive the control API from a browser page served by Odoo.
+        self.send_header("Access-Control-Allow-Origin", "*")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -179,6 +181,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self._route("GET")
+
+    def do_OPTIONS(self):
+        """CORS preflight: any origin may call the simulator (it is a local test tool)."""
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "*")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_POST(self):
         self._route("POST")
