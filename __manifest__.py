@@ -28,6 +28,7 @@
         "views/contact_centre_template_views.xml",
         "views/contact_centre_whatsapp_config_views.xml",
         "views/contact_centre_sms_config_views.xml",
+        "views/contact_centre_webhook_event_views.xml",
         "views/res_users_views.xml",
         "wizards/contact_centre_composer_views.xml",
         "views/res_config_settings_views.xml",

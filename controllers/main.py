@@ -10,11 +10,21 @@ from ..tools.providers.meta import phone_number_ids, verify_challenge, waba_ids
 
 _logger = logging.getLogger(__name__)
 
-WEBHOOK = {"type": "http", "auth": "public", "methods": ["POST"], "csrf": False, "save_session": False}
+# auth="none": providers are not users; each route checks the provider's own signature or token
+# and works as superuser on what it verified.
+WEBHOOK = {
+    "type": "http",
+    "auth": "none",
+    "readonly": False,
+    "methods": ["POST"],
+    "csrf": False,
+    "save_session": False,
+}
 
 
 class ContactCentreWebhook(http.Controller):
-    """Provider webhooks: verify, parse (both Odoo-free), then store in the request's transaction.
+    """Provider webhooks: verify, parse (both Odoo-free), then queue the events for ingestion
+    (``contact.centre.webhook.event``) and answer at once.
 
     403 and nothing written for a wrong or missing signature or token, 404 for an unknown
     configuration, 400 (short text, no traceback) for a malformed body, 200 otherwise.
@@ -109,7 +119,7 @@ class ContactCentreWebhook(http.Controller):
         except WebhookParseError as error:
             _logger.info("Malformed %s webhook: %s", config._provider_name(), error)
             return self._answer(400, "Malformed payload")
-        request.env["contact.centre.message"].sudo()._ingest_events(config, events)
+        request.env["contact.centre.webhook.event"].sudo()._enqueue(config, events)
         if config._provider_name() == "twilio":
             return Response("<Response/>", status=200, content_type="text/xml")
         return self._answer(200)

@@ -1,8 +1,8 @@
 import time
 
-from odoo import fields, models
+from odoo import api, fields, models, tools
 
-from ..tools.providers import ProviderError
+from ..tools.providers import PROVIDERS, ProviderError
 
 MAX_IN_FLIGHT = 100
 
@@ -18,8 +18,34 @@ class ContactCentreProviderMixin(models.AbstractModel):
     sequence = fields.Integer(default=10)
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self.env.registry.clear_cache()
+        return super().write(vals)
+
+    def unlink(self):
+        self.env.registry.clear_cache()
+        return super().unlink()
+
     def _get_provider(self):
         """The Odoo-free client of this configuration, with its secrets."""
+        self.ensure_one()
+        name, settings = self._cached_provider_settings()
+        return PROVIDERS[name](**settings)
+
+    @tools.ormcache("self._name", "self.id")
+    def _cached_provider_settings(self):
+        """(provider name, client settings), read once per process and kept until a configuration
+        changes: every webhook builds a client to verify its signature, and this spares it a query."""
+        config = self.sudo()
+        return config._provider_name(), config._provider_settings()
+
+    def _provider_settings(self):
+        """Keyword arguments of the provider client class (secrets included)."""
         raise NotImplementedError
 
     def _provider_name(self):

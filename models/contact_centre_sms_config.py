@@ -2,8 +2,6 @@ import secrets
 
 from odoo import api, fields, models
 
-from ..tools.providers import CustomHttpProvider, InfobipProvider, TwilioProvider
-
 ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
 
 DEFAULT_BASE_URLS = {
@@ -87,33 +85,31 @@ class ContactCentreSmsConfig(models.Model):
                     f"{base_url}/contact_centre/webhook/{config.provider}/{config.id}/{config.webhook_token}"
                 )
 
-    def _get_provider(self):
-        self.ensure_one()
-        config = self.sudo()
-        if config.provider == "twilio":
-            return TwilioProvider(
-                base_url=config.api_base_url,
-                account_sid=config.twilio_account_sid or "",
-                auth_token=config.twilio_auth_token or "",
-                sender=config.sender,
-                messaging_service_sid=config.twilio_messaging_service_sid,
-            )
-        if config.provider == "infobip":
-            return InfobipProvider(
-                base_url=config.api_base_url,
-                api_key=config.infobip_api_key or "",
-                sender=config.sender,
-                webhook_token=config.webhook_token or "",
-            )
-        return CustomHttpProvider(
-            url=config.custom_url or "",
-            method=config.custom_method,
-            auth_header=config.custom_auth_header,
-            body_template=config.custom_body_template,
-            message_id_path=config.custom_message_id_path,
-            sender=config.sender,
-            webhook_token=config.webhook_token or "",
-        )
+    def _provider_settings(self):
+        if self.provider == "twilio":
+            return {
+                "base_url": self.api_base_url,
+                "account_sid": self.twilio_account_sid or "",
+                "auth_token": self.twilio_auth_token or "",
+                "sender": self.sender,
+                "messaging_service_sid": self.twilio_messaging_service_sid,
+            }
+        if self.provider == "infobip":
+            return {
+                "base_url": self.api_base_url,
+                "api_key": self.infobip_api_key or "",
+                "sender": self.sender,
+                "webhook_token": self.webhook_token or "",
+            }
+        return {
+            "url": self.custom_url or "",
+            "method": self.custom_method,
+            "auth_header": self.custom_auth_header,
+            "body_template": self.custom_body_template,
+            "message_id_path": self.custom_message_id_path,
+            "sender": self.sender,
+            "webhook_token": self.webhook_token or "",
+        }
 
     def _provider_name(self):
         return self.provider

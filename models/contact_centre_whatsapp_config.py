@@ -1,8 +1,6 @@
 import secrets
 
-from odoo import api, fields, models
-
-from ..tools.providers import MetaCloudProvider
+from odoo import api, fields, models, tools
 
 ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
 
@@ -55,17 +53,15 @@ class ContactCentreWhatsappConfig(models.Model):
         for config in self:
             config.template_count = len(config.template_ids)
 
-    def _get_provider(self):
-        self.ensure_one()
-        config = self.sudo()
-        return MetaCloudProvider(
-            base_url=config.api_base_url,
-            api_version=config.api_version,
-            phone_number_id=config.phone_number_id,
-            access_token=config.access_token or "",
-            app_secret=config.app_secret or "",
-            waba_id=config.account_id,
-        )
+    def _provider_settings(self):
+        return {
+            "base_url": self.api_base_url,
+            "api_version": self.api_version,
+            "phone_number_id": self.phone_number_id,
+            "access_token": self.access_token or "",
+            "app_secret": self.app_secret or "",
+            "waba_id": self.account_id,
+        }
 
     def _provider_name(self):
         return "meta"
@@ -76,7 +72,14 @@ class ContactCentreWhatsappConfig(models.Model):
     @api.model
     def _find_for_webhook(self, phone_number_ids):
         """Active numbers a Meta webhook names (by phone number id), secrets readable."""
-        return self.sudo().search([("phone_number_id", "in", list(phone_number_ids)), ("active", "=", True)])
+        ids = [config_id for number in sorted(phone_number_ids) for config_id in self._ids_for_phone_number_id(number)]
+        return self.sudo().browse(ids)
+
+    @api.model
+    @tools.ormcache("phone_number_id")
+    def _ids_for_phone_number_id(self, phone_number_id):
+        """Cached (cleared when a configuration changes): every Meta webhook looks its number up."""
+        return tuple(self.sudo().search([("phone_number_id", "=", phone_number_id), ("active", "=", True)]).ids)
 
     def action_view_templates(self):
         self.ensure_one()

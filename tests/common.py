@@ -49,6 +49,10 @@ class ContactCentreData:
         )
         cls.contact_free = Contact.create({"name": "Unassigned", "whatsapp_number": "+32470000003"})
 
+    def process_webhooks(self):
+        """Ingest the queued webhook events, as the processing cron does right after a webhook."""
+        self.env["contact.centre.webhook.event"]._process_pending()
+
 
 class ContactCentreCase(ContactCentreData, TransactionCase):
     pass

@@ -60,15 +60,18 @@ class TestInboxTours(SimulatorMixin, ContactCentreData, HttpCase):
         return thread
 
     @contextmanager
-    def running_send_queue(self):
-        """Stand in for the send queue's cron (crons do not run in tests): hand queued messages to
-        the simulator every few tenths of a second while the tour runs."""
+    def running_crons(self):
+        """Stand in for the crons woken by a reply and by a webhook (crons do not run in tests):
+        hand queued messages to the simulator and ingest queued webhook events every few tenths
+        of a second while the tour runs."""
         stop = threading.Event()
 
         def run():
             while not stop.wait(0.3):
                 with self.registry.cursor() as cr:
-                    api.Environment(cr, SUPERUSER_ID, {})["contact.centre.message"]._send_queued()
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    env["contact.centre.message"]._send_queued()
+                    env["contact.centre.webhook.event"]._process_pending()
 
         worker = threading.Thread(target=run, name="cc-send-queue")
         worker.start()
@@ -80,7 +83,7 @@ class TestInboxTours(SimulatorMixin, ContactCentreData, HttpCase):
 
     def start_inbox_tour(self, tour):
         # The simulator's webhook calls carry no test cookie: let every request in during the tour.
-        with patch.object(self, "http_request_allow_all", True), self.running_send_queue():
+        with patch.object(self, "http_request_allow_all", True), self.running_crons():
             self.start_tour("/odoo/contact-centre-inbox", tour, login="cc_agent", timeout=90)
 
     def test_live_conversation(self):

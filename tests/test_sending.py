@@ -118,6 +118,7 @@ class TestSending(SimulatorMixin, ContactCentreData, HttpCase):
             # The simulator posts sent, delivered and read 200 ms apart to this server's webhook.
             with self.allow_requests(all_requests=True):
                 time.sleep(1)
+            self.process_webhooks()
             message.invalidate_recordset()
             if message.status == "read":
                 break

@@ -7,6 +7,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from odoo.tests import HttpCase, tagged
+from odoo.tools import mute_logger
 
 from ..tools.providers import InboundMessage
 from .common import ContactCentreData, SimulatorMixin, meta_payload, meta_signed, meta_status, meta_text
@@ -24,7 +25,9 @@ class TestWhatsappWebhook(SimulatorMixin, ContactCentreData, HttpCase):
 
     def post_meta(self, payload, secret="test-app-secret", headers=None):
         body, signed = meta_signed(payload, secret)
-        return self.url_open(WHATSAPP_URL, data=body, headers=headers if headers is not None else signed)
+        response = self.url_open(WHATSAPP_URL, data=body, headers=headers if headers is not None else signed)
+        self.process_webhooks()
+        return response
 
     def messages(self, wamid):
         return self.Message.search([("external_message_id", "=", wamid)])
@@ -172,6 +175,7 @@ class TestWhatsappWebhook(SimulatorMixin, ContactCentreData, HttpCase):
             for thread in threads:
                 thread.join()
         self.assertEqual(codes, [200] * 4)
+        self.process_webhooks()
         self.assertEqual(len(self.messages("wamid.RACE")), 1)
 
     def test_unique_index_is_the_guard_when_the_lookup_misses(self):
@@ -233,6 +237,54 @@ class TestWhatsappWebhook(SimulatorMixin, ContactCentreData, HttpCase):
         self.assertEqual(self.post_meta(payload, headers={"Content-Type": "application/json"}).status_code, 403)
         self.assertFalse(self.messages("wamid.EVIL"))
         self.assertFalse(self.env["contact.centre.contact"].search([("whatsapp_number", "=", "+32470999001")]))
+        self.assertFalse(
+            self.env["contact.centre.webhook.event"].search([("whatsapp_config_id", "=", self.whatsapp_config.id)])
+        )
+
+    def test_webhook_answers_once_queued_and_the_processor_ingests(self):
+        Event = self.env["contact.centre.webhook.event"]
+        cron = self.env.ref("contact_centre.ir_cron_contact_centre_webhook_events")
+        self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
+        for index in range(3):
+            body, headers = meta_signed(meta_payload([meta_text(f"wamid.Q{index}", "queued")]))
+            self.assertEqual(self.url_open(WHATSAPP_URL, data=body, headers=headers).status_code, 200)
+        queued = Event.search([("state", "=", "pending")], order="id")
+        self.assertEqual(len(queued), 3)
+        self.assertEqual(queued[0].events[0]["provider_message_id"], "wamid.Q0")
+        self.assertFalse(self.messages("wamid.Q0"))
+        # One wake-up for the burst, not one per request.
+        self.assertEqual(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), 1)
+        self.process_webhooks()
+        self.assertEqual(set(queued.mapped("state")), {"done"})
+        self.assertEqual(
+            len(self.Message.search([("external_message_id", "in", ["wamid.Q0", "wamid.Q1", "wamid.Q2"])])), 3
+        )
+
+    def test_a_request_that_fails_ingestion_is_kept_and_can_be_retried(self):
+        Message = type(self.Message)
+        original = Message._ingest_events
+
+        def fail_on_poison(self_, config, events):
+            if any(getattr(event, "text", None) == "poison" for event in events):
+                raise ValueError("cannot ingest this one")
+            return original(self_, config, events)
+
+        with (
+            patch.object(Message, "_ingest_events", fail_on_poison),
+            mute_logger("odoo.addons.contact_centre.models.contact_centre_webhook_event"),
+        ):
+            self.post_meta(meta_payload([meta_text("wamid.P1", "fine"), meta_text("wamid.P2", "poison")]))
+            self.post_meta(meta_payload([meta_text("wamid.P3", "after")]))
+        failed = self.env["contact.centre.webhook.event"].search([("state", "=", "failed")])
+        self.assertEqual(len(failed), 1)
+        self.assertIn("cannot ingest this one", failed.error)
+        # The failed request is all or nothing; the next one went through.
+        self.assertFalse(self.messages("wamid.P1") | self.messages("wamid.P2"))
+        self.assertTrue(self.messages("wamid.P3"))
+        failed.action_retry()
+        self.process_webhooks()
+        self.assertEqual(failed.state, "done")
+        self.assertEqual(len(self.messages("wamid.P1") | self.messages("wamid.P2")), 2)
 
     def test_malformed_body_is_a_400_without_traceback(self):
         bad = meta_payload([{"from": "32470999001", "type": "text"}])  # no id
@@ -304,7 +356,9 @@ class TestSmsWebhooks(ContactCentreData, HttpCase):
         path = f"/contact_centre/webhook/twilio/{(config or self.twilio_config).id}"
         url = self.base_url() + path
         signature = RequestValidator(token).compute_signature(url, form)
-        return self.url_open(path, data=form, headers={"X-Twilio-Signature": signature})
+        response = self.url_open(path, data=form, headers={"X-Twilio-Signature": signature})
+        self.process_webhooks()
+        return response
 
     def test_twilio_inbound_and_status(self):
         form = {
@@ -359,11 +413,13 @@ class TestSmsWebhooks(ContactCentreData, HttpCase):
         )
 
     def post_infobip(self, payload, token="ib-secret"):
-        return self.url_open(
+        response = self.url_open(
             f"/contact_centre/webhook/infobip/{self.infobip_config.id}/{token}",
             data=json.dumps(payload),
             headers={"Content-Type": "application/json"},
         )
+        self.process_webhooks()
+        return response
 
     def test_infobip_reports_batch_and_inbound(self):
         inbound = {
@@ -423,6 +479,7 @@ class TestSmsWebhooks(ContactCentreData, HttpCase):
         payload = {"id": "gw-in-1", "from": "+32470999005", "to": "ACME", "text": "via gateway"}
         response = self.url_open(path, data=json.dumps(payload), headers={"Content-Type": "application/json"})
         self.assertEqual(response.status_code, 200)
+        self.process_webhooks()
         self.assertEqual(self.Message.search([("external_message_id", "=", "gw-in-1")]).provider, "custom")
         wrong = self.url_open(
             path.replace("gw-secret", "x"), data=json.dumps(payload), headers={"Content-Type": "application/json"}

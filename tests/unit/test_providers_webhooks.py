@@ -21,6 +21,8 @@ from tools.providers import (
     WebhookAuthError,
     WebhookParseError,
     WebhookRequest,
+    event_from_json,
+    event_to_json,
 )
 from tools.providers.meta import phone_number_ids, verify_challenge, waba_ids
 from tools.providers.twilio import public_url
@@ -160,6 +162,12 @@ def test_meta_inbound_types(item, expected):
         assert getattr(event, key) == value, key
     if event.message_type in ("image", "document", "audio", "video", "sticker"):
         assert event.media[0].ref.startswith("MEDIA")
+    assert_survives_the_queue(event)
+
+
+def assert_survives_the_queue(event):
+    """The webhook queue stores events as JSON: what comes back is the same event."""
+    assert event_from_json(json.loads(json.dumps(event_to_json(event)))) == event
 
 
 def test_meta_reply_context():
@@ -189,6 +197,8 @@ def test_meta_batches_of_entries_changes_messages_and_statuses():
     failed = events[2]
     assert (failed.status, failed.error_code, failed.error_title) == ("failed", "131026", "Message undeliverable")
     assert events[3].account_ref == "777"
+    for event in events:
+        assert_survives_the_queue(event)
 
 
 def test_meta_template_status_update():
@@ -208,6 +218,12 @@ def test_meta_template_status_update():
         "INCORRECT_CATEGORY",
     )
     assert event.template_id == "1234" and event.account_ref == "WABA1"
+    assert_survives_the_queue(event)
+
+
+def test_queue_refuses_unknown_event_types():
+    with pytest.raises(ValueError):
+        event_from_json({"type": "Nope"})
 
 
 @pytest.mark.parametrize(

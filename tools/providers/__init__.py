@@ -18,6 +18,8 @@ from .base import (
     WebhookAuthError,
     WebhookParseError,
     WebhookRequest,
+    event_from_json,
+    event_to_json,
 )
 from .custom import CustomHttpProvider
 from .infobip import InfobipProvider

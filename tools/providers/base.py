@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 
 import requests
@@ -124,6 +124,32 @@ class TemplateStatusUpdate:
     template_id: str | None = None
     account_ref: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+EVENT_TYPES = {cls.__name__: cls for cls in (InboundMessage, StatusUpdate, TemplateStatusUpdate)}
+
+
+def event_to_json(event):
+    """A parsed webhook event as plain JSON data (what the webhook queue stores), without ``raw``."""
+    data = {f.name: getattr(event, f.name) for f in fields(event) if f.name != "raw"}
+    if isinstance(data.get("timestamp"), datetime):
+        data["timestamp"] = data["timestamp"].isoformat()
+    if "media" in data:
+        data["media"] = [asdict(media) for media in data["media"]]
+    return {"type": type(event).__name__, **data}
+
+
+def event_from_json(data):
+    """The event ``event_to_json`` wrote (``ValueError`` for anything else)."""
+    data = dict(data)
+    cls = EVENT_TYPES.get(data.pop("type", None))
+    if cls is None:
+        raise ValueError("Unknown webhook event type")
+    if data.get("timestamp"):
+        data["timestamp"] = datetime.fromisoformat(data["timestamp"])
+    if "media" in data:
+        data["media"] = tuple(Media(**media) for media in data["media"])
+    return cls(**data)
 
 
 @dataclass(frozen=True)
