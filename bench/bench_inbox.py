@@ -67,6 +67,7 @@ def measure(env, user, thread_id, repeat):
         "list: resolved": lambda: Thread.inbox_conversations(view="resolved"),
         "search: name": lambda: Thread.inbox_conversations(view="all", search="Contact 9999"),
         "search: number prefix": lambda: Thread.inbox_conversations(view="all", search="+32470 0999"),
+        "thread: open (panel)": lambda: Thread.browse(thread_id).inbox_open(),
         "thread: open (last 40)": lambda: Thread.browse(thread_id).inbox_messages(),
         "thread: older page": lambda: Thread.browse(thread_id).inbox_messages(before_id=page[0]["id"]),
     }
