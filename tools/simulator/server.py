@@ -143,6 +143,9 @@ def meta_envelope(waba_id, number_id, value_key, items, contacts=None):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ProviderSimulator/1.0"
+    # Headers and body are two writes: without TCP_NODELAY, Nagle's algorithm holds the body until
+    # the client's delayed ACK (about 40 ms), which would add latency no real provider adds.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
         _logger.debug("%s " + format, self.address_string(), *args)
