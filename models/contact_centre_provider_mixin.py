@@ -1,4 +1,4 @@
-import time
+import functools
 
 from odoo import api, fields, models, tools
 
@@ -64,18 +64,13 @@ class ContactCentreProviderMixin(models.AbstractModel):
 
         Returns one ``SendResult`` or ``ProviderError`` per message, in order.
         """
+        return self._sender()(outbound_messages)
+
+    def _sender(self):
+        """An Odoo-free callable that sends a list of outbound messages as ``_send_throttled`` does:
+        made here, it can run in another thread, which must never touch the ORM."""
         self.ensure_one()
-        provider = self._get_provider()
-        rate = max(1, self.rate_limit or 1)
-        results = []
-        for start in range(0, len(outbound_messages), rate):
-            began = time.monotonic()
-            results += provider.send_many(
-                outbound_messages[start : start + rate], max_in_flight=min(rate, MAX_IN_FLIGHT)
-            )
-            if start + rate < len(outbound_messages):
-                time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
-        return results
+        return functools.partial(self._get_provider().send_throttled, rate=self.rate_limit, max_in_flight=MAX_IN_FLIGHT)
 
     def _download_media(self, media, max_bytes):
         """(content, mime type, file name) of an inbound media reference."""

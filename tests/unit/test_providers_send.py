@@ -335,3 +335,14 @@ def test_simulator_posts_signed_twilio_statuses(simulator, receiver):
     provider.send(OutboundMessage(to="+32470123456", channel="sms", text="x", status_callback=f"{receiver.url}/tw"))
     posts = receiver.wait_for(2)
     assert len(posts) == 2 and all("X-Twilio-Signature" in p["headers"] for p in posts)
+
+
+def test_session_reads_the_environment_once_unless_proxies_are_set(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    session = MetaCloudProvider("1", "t", base_url="http://127.0.0.1:9")._session
+    assert (session.trust_env, session.verify) == (False, "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert MetaCloudProvider("1", "t", base_url="http://127.0.0.1:9")._session.trust_env is True

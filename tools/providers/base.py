@@ -9,6 +9,7 @@ verifies the webhooks it calls and parses them into normalised events. Failures 
 import hmac
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -283,6 +284,18 @@ class Provider:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"cc-{self.name}") as pool:
             return list(pool.map(self._send_or_error, messages))
 
+    def send_throttled(self, messages, rate, max_in_flight=100):
+        """``send_many`` at most ``rate`` messages per second (a provider's per-number limit),
+        with up to ``max_in_flight`` requests at once."""
+        rate = max(1, int(rate or 1))
+        results = []
+        for start in range(0, len(messages), rate):
+            began = time.monotonic()
+            results += self.send_many(messages[start : start + rate], max_in_flight=min(rate, max_in_flight))
+            if start + rate < len(messages):
+                time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+        return results
+
     def _send_or_error(self, message):
         try:
             return self.send(message)
@@ -338,6 +351,11 @@ class Provider:
 
     def _new_session(self):
         session = requests.Session()
+        if not requests.utils.getproxies():
+            # requests reads the environment (proxies, .netrc, CA bundle) again on every request, a
+            # quarter of its CPU per message: without proxies to honour, read the CA bundle once here.
+            session.trust_env = False
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
