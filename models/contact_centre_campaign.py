@@ -1,4 +1,5 @@
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytz
@@ -11,7 +12,7 @@ from odoo.tools.safe_eval import safe_eval
 
 from ..tools.keywords import match_keyword
 from ..tools.phone import timezone_of
-from ..tools.providers import CONFIG, RECIPIENT, RETRY, ProviderError
+from ..tools.providers import CONFIG, RECIPIENT, RETRY, ProviderError, SendResult
 from ..tools.rendering import MissingTemplateValues, render
 from ..tools.segments import sms_info
 
@@ -408,50 +409,74 @@ class ContactCentreCampaign(models.Model):
         return interrupted
 
     def _dispatch(self):
-        """Send this campaign's pending recipients until none is left, the campaign stops or time is up."""
-        self.ensure_one()
-        Recipient = self.env["contact.centre.campaign.recipient"]
-        while self.state == "running":
-            now = fields.Datetime.now()
-            domain = [
-                ("campaign_id", "=", self.id),
-                ("state", "=", "pending"),
-                "|",
-                ("next_attempt", "=", False),
-                ("next_attempt", "<=", now),
-            ]
-            batch = Recipient.search(domain, limit=BATCH_SIZE).try_lock_for_update()
-            if not batch:
-                self._finish_if_done()
-                return
-            batch = self._defer_quiet_hours(batch)
-            if not batch:
-                self._commit()
-                return
-            remaining = self._send_batch(batch)
-            if not self._commit(len(batch), remaining):
-                return
-            if not modules.module.current_test:
-                # Committed: forget the batch's records, so that memory does not grow with the campaign.
-                self.env.invalidate_all()
+        """Send this campaign's pending recipients until none is left, the campaign stops or time is up.
 
-    def _send_batch(self, recipients):
-        """Create the messages, mark the recipients as handed over, commit, then call the providers."""
+        Pipelined, so that the provider's latency and the database work overlap: while one batch's
+        provider calls are in flight (in a sending thread that never touches the ORM), the next
+        batch is handed over (messages created, recipients marked, committed) and then the answers
+        of the first are recorded. Batches still leave one after the other, so the rate limit holds.
+        """
+        self.ensure_one()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cc-campaign") as sender:
+            in_flight, stopping = None, False
+            while True:
+                flight = None
+                if self.state == "running" and not stopping:
+                    batch = self._next_batch()
+                    ready = self._defer_quiet_hours(batch)
+                    flight = self._hand_over(ready, sender) if ready else None
+                    stopping = bool(batch) and not ready  # all in quiet hours: the cron comes back then
+                if in_flight:
+                    # Its answers may put recipients back in the queue (SMS fallback): search again after.
+                    stopping = not self._record_flight(in_flight) or stopping
+                elif not flight:
+                    break
+                in_flight = flight
+            self._commit()
+            if self.state == "running":
+                self._finish_if_done()
+
+    def _next_batch(self):
+        """Pending recipients due now, locked for this run (SKIP LOCKED: never two workers on one)."""
+        domain = [
+            ("campaign_id", "=", self.id),
+            ("state", "=", "pending"),
+            "|",
+            ("next_attempt", "=", False),
+            ("next_attempt", "<=", fields.Datetime.now()),
+        ]
+        return self.env["contact.centre.campaign.recipient"].search(domain, limit=BATCH_SIZE).try_lock_for_update()
+
+    def _hand_over(self, recipients, sender):
+        """Create the batch's messages, mark the recipients as handed over and commit, then give the
+        provider calls to ``sender``. Returns the batch in flight: (recipients, groups, future)."""
         messages = self._create_messages(recipients)
         now = fields.Datetime.now()
         recipients.write({"state": "sending", "claimed_at": now})
         messages.write({"send_claimed_at": now})
-        outbound = {message: message._to_outbound() for message in messages}
-        self._commit()
+        groups = []
         for channel, group in recipients.grouped("channel").items():
-            config = self._config_for(channel)
             group_messages = group.message_id
-            results = config._send_throttled([outbound[m] for m in group_messages])
-            for recipient, message, result in zip(group, group_messages, results, strict=True):
-                self._record_result(recipient, message, result)
-        return self.env["contact.centre.campaign.recipient"].search_count(
+            outbound = [message._to_outbound() for message in group_messages]
+            groups.append((group, group_messages, outbound, self._config_for(channel)._sender()))
+        self._commit()
+        future = sender.submit(lambda: [send(outbound) for _group, _messages, outbound, send in groups])
+        return recipients, groups, future
+
+    def _record_flight(self, flight):
+        """Wait for a batch's provider answers, record them and commit; False when time is up."""
+        recipients, groups, future = flight
+        for (group, group_messages, _outbound, _send), results in zip(groups, future.result(), strict=True):
+            self._record_results(group, group_messages, results)
+        remaining = self.env["contact.centre.campaign.recipient"].search_count(
             [("campaign_id", "=", self.id), ("state", "=", "pending")]
         )
+        if not self._commit(len(recipients), remaining):
+            return False
+        if not modules.module.current_test:
+            # Committed: forget the batch's records, so that memory does not grow with the campaign.
+            self.env.invalidate_all()
+        return True
 
     def _create_messages(self, recipients):
         """One queued message per recipient, in its conversation, rendered for its contact; the
@@ -480,9 +505,23 @@ class ContactCentreCampaign(models.Model):
                 }
             )
         messages = self.env["contact.centre.message"].create(values)
-        for recipient, message in zip(recipients, messages, strict=True):
-            recipient.message_id = message
+        self._link_messages(recipients, messages)
         return messages
+
+    def _link_messages(self, recipients, messages):
+        """recipient.message_id for the batch in one statement (one UPDATE per row through the ORM)."""
+        recipients.flush_recordset(["message_id"])
+        self.env.cr.execute(
+            SQL(
+                """UPDATE contact_centre_campaign_recipient AS recipient SET message_id = link.message_id
+                     FROM (VALUES %s) AS link(id, message_id) WHERE recipient.id = link.id""",
+                SQL(", ").join(
+                    SQL("(%s, %s)", recipient.id, message.id)
+                    for recipient, message in zip(recipients, messages, strict=True)
+                ),
+            )
+        )
+        recipients.invalidate_recordset(["message_id"])
 
     def _threads_for(self, recipients):
         """{(contact id, channel): conversation} for the recipients, creating the missing ones at once."""
@@ -511,6 +550,17 @@ class ContactCentreCampaign(models.Model):
             return render(template.body_text, values)
         except MissingTemplateValues:
             return template.body_text
+
+    def _record_results(self, recipients, messages, results):
+        """What the provider answered for each recipient: the accepted ones in bulk, the others one by one."""
+        accepted = [isinstance(result, SendResult) for result in results]
+        sent = recipients.browse([r.id for r, ok in zip(recipients, accepted, strict=True) if ok])
+        sent_messages = messages.browse([m.id for m, ok in zip(messages, accepted, strict=True) if ok])
+        sent_messages._apply_send_results([result for result, ok in zip(results, accepted, strict=True) if ok])
+        sent.write({"state": "sent", "claimed_at": False})
+        for recipient, message, result, ok in zip(recipients, messages, results, accepted, strict=True):
+            if not ok:
+                self._record_result(recipient, message, result)
 
     def _record_result(self, recipient, message, result):
         if not isinstance(result, ProviderError):
