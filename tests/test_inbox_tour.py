@@ -5,6 +5,7 @@ from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import HttpCase, tagged
+from odoo.tests.common import _registry_test_lock  # the lock of the connection tests share
 
 from ..tools.simulator.control import configure
 from .common import ContactCentreData, SimulatorMixin
@@ -63,20 +64,39 @@ class TestInboxTours(SimulatorMixin, ContactCentreData, HttpCase):
     def running_crons(self):
         """Stand in for the crons woken by a reply and by a webhook (crons do not run in tests):
         hand queued messages to the simulator and ingest queued webhook events every few tenths
-        of a second while the tour runs."""
-        stop = threading.Event()
+        of a second while the tour runs.
+
+        The test and its HTTP requests share one database connection under ``_registry_test_lock``:
+        the thread works only when it can take that lock at once, and only after ``start_tour`` has
+        logged in (which uses the connection without the lock)."""
+        stop, logged_in = threading.Event(), threading.Event()
 
         def run():
+            while not stop.is_set() and not logged_in.wait(0.1):
+                pass
             while not stop.wait(0.3):
-                with self.registry.cursor() as cr:
-                    env = api.Environment(cr, SUPERUSER_ID, {})
-                    env["contact.centre.message"]._send_queued()
-                    env["contact.centre.webhook.event"]._process_pending()
+                if not _registry_test_lock.acquire(blocking=False):
+                    continue
+                try:
+                    with self.registry.cursor() as cr:
+                        env = api.Environment(cr, SUPERUSER_ID, {})
+                        env["contact.centre.message"]._send_queued()
+                        env["contact.centre.webhook.event"]._process_pending()
+                finally:
+                    _registry_test_lock.release()
 
-        worker = threading.Thread(target=run, name="cc-send-queue")
+        authenticate = self.authenticate
+
+        def authenticate_then_start(*args, **kwargs):
+            result = authenticate(*args, **kwargs)
+            logged_in.set()
+            return result
+
+        worker = threading.Thread(target=run, name="cc-crons")
         worker.start()
         try:
-            yield
+            with patch.object(self, "authenticate", authenticate_then_start):
+                yield
         finally:
             stop.set()
             worker.join()
