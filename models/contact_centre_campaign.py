@@ -12,7 +12,7 @@ from odoo.tools.safe_eval import safe_eval
 
 from ..tools.keywords import match_keyword
 from ..tools.phone import timezone_of
-from ..tools.providers import CONFIG, RECIPIENT, RETRY, ProviderError, SendResult
+from ..tools.providers import CONFIG, RECIPIENT, RETRY, SendResult
 from ..tools.rendering import MissingTemplateValues, render
 from ..tools.segments import sms_info
 
@@ -560,13 +560,11 @@ class ContactCentreCampaign(models.Model):
         sent.write({"state": "sent", "claimed_at": False})
         for recipient, message, result, ok in zip(recipients, messages, results, accepted, strict=True):
             if not ok:
-                self._record_result(recipient, message, result)
+                self._record_failure(recipient, message, result)
 
-    def _record_result(self, recipient, message, result):
-        if not isinstance(result, ProviderError):
-            message._apply_send_result(result)
-            recipient.write({"state": "sent", "claimed_at": False})
-            return
+    def _record_failure(self, recipient, message, result):
+        """A provider's ``ProviderError`` for one recipient: retry later, fall back to SMS, stop the
+        campaign on a broken configuration, or fail the recipient with the reason."""
         if result.kind == CONFIG:
             # Nothing was accepted: the recipients go back to the queue and the campaign stops with the reason.
             message.unlink()
