@@ -31,6 +31,9 @@ trap 'kill $sim_pid 2>/dev/null' EXIT
 if ! psql -lqt | cut -d '|' -f 1 | grep -qw "$CC_DB"; then
     echo "Creating database $CC_DB with demo data (about a minute, once)..."
     "${odoo[@]}" -i contact_centre --with-demo --stop-after-init
+else
+    echo "Updating contact_centre in $CC_DB to this checkout..."
+    "${odoo[@]}" -u contact_centre --stop-after-init
 fi
 echo "Contact Centre: http://localhost:$HTTP_PORT (admin / admin); simulator: http://127.0.0.1:$SIM_PORT"
 "${odoo[@]}"
