@@ -71,10 +71,18 @@ run_odoo_suite() {
         echo "!!! The Odoo suite produced no test summary (install failed?). Log: $log" >&2
         failed=$((failed + 1)); status=1; return
     fi
-    passed=$((passed + total - ${f:-0} - ${e:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
-    if [ "$rc" -ne 0 ] || [ "${f:-0}" -ne 0 ] || [ "${e:-0}" -ne 0 ] || grep -qE ' (ERROR|CRITICAL) ' "$log"; then
+    # A skipped test is not a passed one (Odoo counts it in its total): say so and fail.
+    local skipped; skipped=$(grep -cE ' INFO .* skipped .* : ' "$log" || true)
+    if [ "${skipped:-0}" -ne 0 ]; then
+        echo "!!! $skipped Odoo test(s) were skipped:" >&2
+        grep -E ' INFO .* skipped .* : ' "$log" | sed 's/^.* skipped /    /' >&2
+    fi
+    passed=$((passed + total - ${f:-0} - ${e:-0} - ${skipped:-0}))
+    failed=$((failed + ${f:-0} + ${e:-0} + ${skipped:-0}))
+    if [ "$rc" -ne 0 ] || [ "${f:-0}" -ne 0 ] || [ "${e:-0}" -ne 0 ] || [ "${skipped:-0}" -ne 0 ] \
+        || grep -qE ' (ERROR|CRITICAL) ' "$log"; then
         status=1
-        [ "${f:-0}${e:-0}" = "00" ] && failed=$((failed + 1))
+        [ "${f:-0}${e:-0}${skipped:-0}" = "000" ] && failed=$((failed + 1))
     fi
 }
 
