@@ -63,6 +63,7 @@ INBOX_MESSAGE_FIELDS = [
     "error_code",
     "error_message",
     "needs_review",
+    "interactive_payload",
     "attachment_ids",
     "is_automated",
     "author_id",

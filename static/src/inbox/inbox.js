@@ -393,6 +393,14 @@ export class ContactCentreInbox extends Component {
         return message.status === "failed" ? message.error_message || message.error_code || "" : message.status;
     }
 
+    /** Titles of the reply buttons or list rows an interactive message offered. */
+    interactiveOptions(message) {
+        const action = message.interactive_payload?.action || {};
+        const buttons = (action.buttons || []).map((button) => button.reply?.title);
+        const rows = (action.sections || []).flatMap((section) => (section.rows || []).map((row) => row.title));
+        return [...buttons, ...rows].filter(Boolean);
+    }
+
     isImage(attachment) {
         return (attachment.mimetype || "").startsWith("image/");
     }
