@@ -553,18 +553,18 @@ class ContactCentreCampaign(models.Model):
 
     def _record_results(self, recipients, messages, results):
         """What the provider answered for each recipient: the accepted ones in bulk, the others one by one."""
+        messages._apply_send_results(results)
         accepted = [isinstance(result, SendResult) for result in results]
-        sent = recipients.browse([r.id for r, ok in zip(recipients, accepted, strict=True) if ok])
-        sent_messages = messages.browse([m.id for m, ok in zip(messages, accepted, strict=True) if ok])
-        sent_messages._apply_send_results([result for result, ok in zip(results, accepted, strict=True) if ok])
-        sent.write({"state": "sent", "claimed_at": False})
+        recipients.browse([r.id for r, ok in zip(recipients, accepted, strict=True) if ok]).write(
+            {"state": "sent", "claimed_at": False}
+        )
         for recipient, message, result, ok in zip(recipients, messages, results, accepted, strict=True):
             if not ok:
                 self._record_failure(recipient, message, result)
 
     def _record_failure(self, recipient, message, result):
-        """A provider's ``ProviderError`` for one recipient: retry later, fall back to SMS, stop the
-        campaign on a broken configuration, or fail the recipient with the reason."""
+        """A provider's ``ProviderError`` for one recipient (already recorded on its message): retry
+        later, fall back to SMS, stop the campaign on a broken configuration, or fail the recipient."""
         if result.kind == CONFIG:
             # Nothing was accepted: the recipients go back to the queue and the campaign stops with the reason.
             message.unlink()
@@ -588,12 +588,10 @@ class ContactCentreCampaign(models.Model):
             and self.sms_fallback
             and recipient.contact_id.sms_number
         ):
-            message._apply_send_result(result)
             recipient.write(
                 {"state": "pending", "claimed_at": False, "message_id": False, "channel": "sms", "error": str(result)}
             )
         else:
-            message._apply_send_result(result)
             recipient.write({"state": "failed", "claimed_at": False, "error": str(result)})
 
     def _stop(self, reason):

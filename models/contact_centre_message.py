@@ -301,41 +301,21 @@ class ContactCentreMessage(models.Model):
             outbound.text = None
         return outbound
 
-    def _apply_send_result(self, result):
-        """Record what the provider answered (``SendResult`` or ``ProviderError``) on this message."""
-        self.ensure_one()
-        if isinstance(result, SendResult):
-            self.write(
-                {
-                    "status": "sent" if self.status == "queued" else self.status,
-                    "external_message_id": result.provider_message_id,
-                    "sent_date": fields.Datetime.now(),
-                    "send_claimed_at": False,
-                    "error_code": False,
-                    "error_message": False,
-                }
-            )
-        else:
-            self.write(
-                {
-                    "status": "failed",
-                    "send_claimed_at": False,
-                    "error_code": result.code,
-                    "error_message": str(result)[:250],
-                }
-            )
-
     def _apply_send_results(self, results):
-        """``_apply_send_result`` for a batch (``results`` in the order of ``self``): the accepted
-        messages, nearly all of them, in one statement, since a campaign records thousands a second."""
+        """Record what the provider answered for each message (``results`` in the order of
+        ``self``: a ``SendResult`` or a ``ProviderError`` each). The accepted ones, nearly all of
+        them, in one statement: a campaign records thousands a second."""
         accepted = [(m, r) for m, r in zip(self, results, strict=True) if isinstance(r, SendResult)]
         for message, result in zip(self, results, strict=True):
             if not isinstance(result, SendResult):
-                message._apply_send_result(result)
-        if not accepted:
-            return
-        records = self.browse([message.id for message, _result in accepted])
-        records.flush_recordset()
+                message._apply_send_failure(result)
+        if accepted:
+            self.browse([message.id for message, _result in accepted])._apply_accepted(accepted)
+
+    def _apply_accepted(self, accepted):
+        """The provider's ids of ``accepted`` [(message, SendResult)]: sent, unless a status webhook
+        already moved the message further."""
+        self.flush_recordset()
         now = fields.Datetime.now()
         self.env.cr.execute(
             SQL(
@@ -351,8 +331,20 @@ class ContactCentreMessage(models.Model):
                 SQL(", ").join(SQL("(%s, %s)", message.id, result.provider_message_id) for message, result in accepted),
             )
         )
-        records.invalidate_recordset(
+        self.invalidate_recordset(
             ["status", "external_message_id", "sent_date", "send_claimed_at", "error_code", "error_message"]
+        )
+
+    def _apply_send_failure(self, error):
+        """A ``ProviderError`` the provider answered for this message: failed, with its reason."""
+        self.ensure_one()
+        self.write(
+            {
+                "status": "failed",
+                "send_claimed_at": False,
+                "error_code": error.code,
+                "error_message": str(error)[:250],
+            }
         )
 
     @api.model
