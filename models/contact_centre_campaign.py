@@ -13,7 +13,6 @@ from odoo.tools.safe_eval import safe_eval
 from ..tools.keywords import match_keyword
 from ..tools.phone import timezone_of
 from ..tools.providers import CONFIG, RECIPIENT, RETRY, SendResult
-from ..tools.rendering import MissingTemplateValues, render
 from ..tools.segments import sms_info
 
 _logger = logging.getLogger(__name__)
@@ -192,7 +191,7 @@ class ContactCentreCampaign(models.Model):
             sample = campaign.contact_ids[:1]
             text = template.body_text or "" if template else ""
             if template and sample:
-                text = campaign._render_text(template, sample)
+                text = template._render_preview(template._render_values(sample))
             segments = sms_info(text).segments
             campaign.sms_segments = segments
             sms_contacts = len(campaign.contact_ids) if campaign.channel == "sms" else 0
@@ -243,7 +242,7 @@ class ContactCentreCampaign(models.Model):
             return thread._send_message(
                 template=template, template_values=template._render_values(self.test_contact_id)
             )
-        return thread._send_message(text=self._render_text(template, self.test_contact_id))
+        return thread._send_message(text=template._render_preview(template._render_values(self.test_contact_id)))
 
     def action_view_messages(self):
         self.ensure_one()
@@ -498,7 +497,7 @@ class ContactCentreCampaign(models.Model):
                     "message_type": "template" if channel == "whatsapp" else "text",
                     "template_id": template.id,
                     "template_values": template_values if channel == "whatsapp" else False,
-                    "body_text": self._render_text(template, contact, template_values),
+                    "body_text": template._render_preview(template_values),
                     "campaign_id": self.id,
                     "is_automated": True,
                     config._message_config_field(): config.id,
@@ -541,15 +540,6 @@ class ContactCentreCampaign(models.Model):
         )
         threads.update({(thread.contact_id.id, thread.channel): thread for thread in created})
         return threads
-
-    @staticmethod
-    def _render_text(template, contact, values=None):
-        """The template's text for ``contact``; as written when a value is missing (SMS preview)."""
-        values = values if values is not None else template._render_values(contact)
-        try:
-            return render(template.body_text, values)
-        except MissingTemplateValues:
-            return template.body_text
 
     def _record_results(self, recipients, messages, results):
         """What the provider answered for each recipient: the accepted ones in bulk, the others one by one."""

@@ -1,7 +1,7 @@
 from odoo import Command, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..tools.rendering import TemplateError, placeholders, validate_positional
+from ..tools.rendering import MissingTemplateValues, TemplateError, placeholders, render, validate_positional
 from .contact_centre_contact import CHANNELS
 
 APPROVAL_STATUSES = [
@@ -95,6 +95,15 @@ class ContactCentreTemplate(models.Model):
                 value = contact[name]
                 values[name] = "" if value is False or value is None else str(getattr(value, "display_name", value))
         return values
+
+    def _render_preview(self, values):
+        """The text with ``values`` filled in; as written while a value is still missing (previews,
+        SMS segment counts: a missing value is refused only when sending)."""
+        self.ensure_one()
+        try:
+            return render(self.body_text or "", values)
+        except MissingTemplateValues:
+            return self.body_text or ""
 
     @api.model
     def _apply_template_status(self, config, event):

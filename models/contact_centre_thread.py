@@ -211,11 +211,7 @@ class ContactCentreThread(models.Model):
         self.ensure_one()
         body = text or ""
         if template_id:
-            template = self.env["contact.centre.template"].browse(template_id)
-            try:
-                body = render(template.body_text, values or {})
-            except MissingTemplateValues:
-                body = template.body_text
+            body = self.env["contact.centre.template"].browse(template_id)._render_preview(values or {})
         info = sms_info(body) if self.channel == "sms" else None
         return {
             "preview": body,

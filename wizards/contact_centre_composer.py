@@ -1,7 +1,6 @@
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
-from ..tools.rendering import MissingTemplateValues, render
 from ..tools.segments import sms_info
 
 
@@ -90,10 +89,7 @@ class ContactCentreComposer(models.TransientModel):
 
     def _text(self):
         if self.mode == "template" and self.template_id:
-            try:
-                return render(self.template_id.body_text, self._values())
-            except MissingTemplateValues:
-                return self.template_id.body_text
+            return self.template_id._render_preview(self._values())
         return self.body or ""
 
     def action_send(self):
