@@ -223,13 +223,8 @@ class ContactCentreThread(models.Model):
     def inbox_send(self, text=None, template_id=None, values=None):
         """Send the agent's reply: free text, or a template with the values the agent filled."""
         self.ensure_one()
-        if template_id:
-            template = self.env["contact.centre.template"].browse(template_id)
-            message = self._send_message(template=template, template_values=values or {})
-        else:
-            if not (text or "").strip():
-                raise UserError(self.env._("Write a message first."))
-            message = self._send_message(text=text)
+        template = self.env["contact.centre.template"].browse(template_id)
+        message = self._send_message(text=text, template=template, template_values=values)
         return message._inbox_rows()[0]
 
     # Inbound
@@ -386,6 +381,8 @@ class ContactCentreThread(models.Model):
                     "%(contact)s has no number for %(channel)s.", contact=contact.display_name, channel=self.channel
                 )
             )
+        if not template and not (text or "").strip():
+            raise UserError(self.env._("Write a message first."))
         if template and not template.is_sendable:
             raise UserError(self.env._("The template %(name)s is not approved yet.", name=template.display_name))
         window_open = self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()

@@ -103,6 +103,8 @@ class TestInboxCalls(ContactCentreCase):
     def test_send_refuses_free_text_outside_the_window_and_missing_values(self):
         Thread = self.env["contact.centre.thread"].with_user(self.agent)
         self.mine.last_inbound_date = fields.Datetime.now() - timedelta(days=2)
+        with self.assertRaisesRegex(UserError, "Write a message first"):
+            Thread.browse(self.mine.id).inbox_send(text="  ")
         with self.assertRaisesRegex(UserError, "window is closed"):
             Thread.browse(self.mine.id).inbox_send(text="Hello")
         template = self.env["contact.centre.template"].create(

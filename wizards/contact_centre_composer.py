@@ -100,8 +100,6 @@ class ContactCentreComposer(models.TransientModel):
                 raise UserError(self.env._("Choose a template."))
             thread._send_message(template=self.template_id, template_values=self._values())
         else:
-            if not (self.body or "").strip():
-                raise UserError(self.env._("Write a message first."))
             thread._send_message(text=self.body)
         return {"type": "ir.actions.act_window_close"}
 
