@@ -88,7 +88,7 @@ class ContactCentreContact(models.Model):
 
     @api.model
     def _agent_domain(self):
-        return [("all_group_ids", "in", self.env.ref("contact_centre.group_contact_centre_agent").ids)]
+        return self.env["res.users"]._cc_agent_domain()
 
     @api.depends("last_whatsapp_inbound_date")
     def _compute_whatsapp_window_end(self):

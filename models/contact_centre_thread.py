@@ -201,8 +201,7 @@ class ContactCentreThread(models.Model):
         return result
 
     def _inbox_agents(self):
-        group = self.env.ref("contact_centre.group_contact_centre_agent")
-        agents = self.env["res.users"].search([("all_group_ids", "in", group.ids), ("share", "=", False)])
+        agents = self.env["res.users"].search(self.env["res.users"]._cc_agent_domain())
         return [[agent.id, agent.name] for agent in agents]
 
     def inbox_compose_info(self, text=None, template_id=None, values=None):
@@ -317,14 +316,8 @@ class ContactCentreThread(models.Model):
 
     def _available_agents(self):
         """Agents marked available whose open conversations are below their capacity."""
-        group = self.env.ref("contact_centre.group_contact_centre_agent")
-        agents = (
-            self.env["res.users"]
-            .sudo()
-            .search(
-                [("all_group_ids", "in", group.ids), ("cc_available", "=", True), ("share", "=", False)], order="id"
-            )
-        )
+        Users = self.env["res.users"].sudo()
+        agents = Users.search(Users._cc_agent_domain() + [("cc_available", "=", True)], order="id")
         load = self._open_load(agents)
         return agents.filtered(lambda agent: load.get(agent.id, 0) < agent.cc_capacity)
 

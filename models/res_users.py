@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class ResUsers(models.Model):
@@ -10,3 +10,11 @@ class ResUsers(models.Model):
     cc_capacity = fields.Integer(
         "Conversation Capacity", default=10, help="Open conversations an agent can hold before being skipped."
     )
+
+    @api.model
+    def _cc_agent_domain(self):
+        """Internal users of the contact centre (agents, and supervisors and administrators, who are agents too)."""
+        return [
+            ("all_group_ids", "in", self.env.ref("contact_centre.group_contact_centre_agent").ids),
+            ("share", "=", False),
+        ]
