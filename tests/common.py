@@ -74,6 +74,17 @@ class SimulatorMixin:
         reset(self.simulator_url)
         configure(self.simulator_url, status_delay_ms=5, callbacks=False)
 
+    def post_statuses_back(self, delay_ms):
+        """Have the simulator post each sent WhatsApp message's statuses to this test server's
+        webhook, signed with the test number's app secret, ``delay_ms`` apart (HttpCase only)."""
+        configure(
+            self.simulator_url,
+            callbacks=True,
+            status_delay_ms=delay_ms,
+            meta_webhook_url=self.base_url() + "/contact_centre/webhook/whatsapp",
+            meta_app_secret="test-app-secret",
+        )
+
 
 def meta_payload(messages=(), statuses=(), number_id="900000000000001", contacts=None, field="messages", value=None):
     value = value or {

@@ -7,7 +7,6 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import _registry_test_lock  # the lock of the connection tests share
 
-from ..tools.simulator.control import configure
 from .common import ContactCentreData, SimulatorMixin
 
 
@@ -26,13 +25,7 @@ class TestInboxTours(SimulatorMixin, ContactCentreData, HttpCase):
 
     def setUp(self):
         super().setUp()
-        configure(
-            self.simulator_url,
-            callbacks=True,
-            status_delay_ms=150,
-            meta_webhook_url=self.base_url() + "/contact_centre/webhook/whatsapp",
-            meta_app_secret="test-app-secret",
-        )
+        self.post_statuses_back(150)
 
     def conversation(self, name, number, last_inbound):
         contact = self.env["contact.centre.contact"].create(

@@ -103,13 +103,7 @@ class TestSending(SimulatorMixin, ContactCentreData, HttpCase):
         )
 
     def test_statuses_come_back_through_the_webhooks(self):
-        configure(
-            self.simulator_url,
-            callbacks=True,
-            status_delay_ms=200,
-            meta_webhook_url=self.base_url() + "/contact_centre/webhook/whatsapp",
-            meta_app_secret="test-app-secret",
-        )
+        self.post_statuses_back(200)
         self.whatsapp_config.phone_number_id = "900000000000001"
         message = self.whatsapp_thread()._send_message(text="tick tick")
         self.Message._send_queued()
