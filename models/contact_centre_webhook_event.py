@@ -97,10 +97,6 @@ class ContactCentreWebhookEvent(models.Model):
         return self.browse(event_id)
 
     @api.model
-    def _wake_processor(self):
-        self._processor_cron()._trigger()
-
-    @api.model
     def _processor_cron(self):
         cron_id = self.env["ir.model.data"]._xmlid_to_res_id("contact_centre.ir_cron_contact_centre_webhook_events")
         return self.env["ir.cron"].sudo().browse(cron_id)
@@ -146,7 +142,7 @@ class ContactCentreWebhookEvent(models.Model):
 
     def action_retry(self):
         self.filtered(lambda event: event.state == "failed").write({"state": "pending", "error": False})
-        self._wake_processor()
+        self._processor_cron()._trigger()
         return True
 
     @api.autovacuum
