@@ -1,6 +1,6 @@
 {
     "name": "Contact Centre (WhatsApp + SMS)",
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "summary": "Omnichannel WhatsApp and SMS inbox, campaigns, automations and chatbots",
     "description": "WhatsApp (Meta Cloud API) and SMS (Twilio, Infobip, custom HTTP gateway) contact centre: "
     "a live inbox for agents, scheduled and keyword campaigns, templates, scripts, automations and chatbots, "

@@ -78,6 +78,13 @@ def start_odoo(db, paths, port, *args):
     raise SystemExit("Odoo did not start")
 
 
+def odoo_shell(db, paths, code):
+    """Run Python ``code`` in ``odoo-bin shell`` on ``db`` (``env`` is the superuser's, committed
+    at the end): set-up that no user may do over RPC, such as storing messages as if received."""
+    command = [sys.executable, f"{ODOO_PATH}/odoo-bin", "shell", "-d", db, f"--addons-path={paths}", "--no-http"]
+    subprocess.run(command, input=f"{code}\nenv.cr.commit()\n", text=True, check=True, stdout=subprocess.DEVNULL)
+
+
 def rpc(url, db, model, method, *args, **kwargs):
     """``execute_kw`` as admin over JSON-RPC."""
     payload = {

@@ -1,4 +1,5 @@
 import logging
+import re
 
 from werkzeug.exceptions import NotFound
 
@@ -10,6 +11,17 @@ from ..tools.providers.meta import phone_number_ids, verify_challenge, waba_ids
 
 _logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_BODY = 1 << 20
+MAX_ACCOUNTS_PER_REQUEST = 20
+
+
+def webhook_max_bytes(controller):
+    """Largest webhook body a route reads (``contact_centre.webhook_max_bytes``, 1 MiB by
+    default): Odoo answers 413 for a larger one before anything is parsed or looked up."""
+    value = request.env["ir.config_parameter"].sudo().get_param("contact_centre.webhook_max_bytes")
+    return int(value) if value and value.isdigit() else DEFAULT_MAX_BODY
+
+
 # auth="none": providers are not users; each route checks the provider's own signature or token
 # and works as superuser on what it verified.
 WEBHOOK = {
@@ -19,15 +31,38 @@ WEBHOOK = {
     "methods": ["POST"],
     "csrf": False,
     "save_session": False,
+    "max_content_length": webhook_max_bytes,
 }
+
+
+class _HideWebhookTokens(logging.Filter):
+    """The token of an Infobip or custom gateway webhook is part of its URL: keep it out of
+    Odoo's request log lines (``werkzeug`` logger) and anything else logging the path."""
+
+    pattern = re.compile(r"(/contact_centre/webhook/(?:infobip|custom)/\d+/)[^/\s?\"]+")
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and "/contact_centre/webhook/" in record.msg:
+            record.msg = self.pattern.sub(r"\1***", record.msg)
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(self.pattern.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+for _name in ("werkzeug", "odoo.http"):
+    _log = logging.getLogger(_name)
+    if not any(isinstance(f, _HideWebhookTokens) for f in _log.filters):
+        _log.addFilter(_HideWebhookTokens())
 
 
 class ContactCentreWebhook(http.Controller):
     """Provider webhooks: verify, parse (both Odoo-free), then queue the events for ingestion
     (``contact.centre.webhook.event``) and answer at once.
 
-    403 and nothing written for a wrong or missing signature or token, 404 for an unknown
-    configuration, 400 (short text, no traceback) for a malformed body, 200 otherwise.
+    413 for a body over the limit, 400 (short text, no traceback) for a malformed body, 404 for an
+    unknown configuration, 403 and nothing written for a wrong or missing signature or token, 200
+    otherwise. Events are queued only for the configuration whose secret verified the request, and
+    only those that name it: a request signed with one account's secret never reaches another's data.
     """
 
     @http.route(
@@ -42,35 +77,38 @@ class ContactCentreWebhook(http.Controller):
 
     @http.route("/contact_centre/webhook/whatsapp", **WEBHOOK)
     def whatsapp_events(self):
-        raw = request.httprequest.get_data()
+        """One URL serves every number of every Meta app: the numbers (or business accounts) the
+        body names give the candidate configurations, and each one whose app secret verifies the
+        signature gets the events that name it."""
+        webhook = self._webhook_request()
+        try:
+            payload = webhook.json()
+        except WebhookParseError:
+            return self._answer(400, "Malformed payload")
+        numbers = sorted(phone_number_ids(payload))
+        accounts = sorted(waba_ids(payload))
+        if len(numbers) > MAX_ACCOUNTS_PER_REQUEST or len(accounts) > MAX_ACCOUNTS_PER_REQUEST:
+            return self._answer(400, "Too many accounts in one request")
         Config = request.env["contact.centre.whatsapp.config"].sudo()
-        numbers = phone_number_ids(raw)
-        configs = (
-            Config._find_for_webhook(numbers) if numbers else Config.search([("account_id", "in", list(waba_ids(raw)))])
-        )
+        # Template updates name a business account and no number.
+        configs = Config._find_for_webhook(numbers, [] if numbers else accounts)
         if not configs:
             return self._answer(404, "Unknown WhatsApp number")
-        webhook = self._webhook_request()
-        for config in configs:
-            provider = config._get_provider()
-            if self._verifies(provider, webhook):
-                return self._ingest(config, provider, webhook)
-        return self._answer(403, "Wrong signature")
+        verified = [
+            (config, provider) for config in configs if self._verifies(provider := config._get_provider(), webhook)
+        ]
+        if not verified:
+            _logger.warning("Refused a WhatsApp webhook with a wrong signature")
+            return self._answer(403, "Wrong signature")
+        return self._ingest(verified, webhook)
 
     @http.route("/contact_centre/webhook/twilio/<int:config_id>", **WEBHOOK)
     def twilio_events(self, config_id, **form):
         config = self._sms_config(config_id, "twilio")
         return self._verify_and_ingest(config, self._webhook_request())
 
-    @http.route(
-        [
-            "/contact_centre/webhook/infobip/<int:config_id>/<string:token>",
-            "/contact_centre/webhook/custom/<int:config_id>/<string:token>",
-        ],
-        **WEBHOOK,
-    )
-    def token_events(self, config_id, token, **kwargs):
-        provider = request.httprequest.path.split("/")[3]
+    @http.route("/contact_centre/webhook/<any(infobip,custom):provider>/<int:config_id>/<string:token>", **WEBHOOK)
+    def token_events(self, provider, config_id, token, **kwargs):
         config = self._sms_config(config_id, provider)
         return self._verify_and_ingest(config, self._webhook_request(token=token))
 
@@ -111,15 +149,28 @@ class ContactCentreWebhook(http.Controller):
         if not self._verifies(provider, webhook):
             _logger.warning("Refused a %s webhook with a wrong signature or token", config.provider)
             return self._answer(403, "Wrong signature or token")
-        return self._ingest(config, provider, webhook)
+        return self._ingest([(config, provider)], webhook)
 
-    def _ingest(self, config, provider, webhook):
+    def _ingest(self, verified, webhook):
+        """Queue, for each verified (configuration, provider), the events that name its account;
+        events naming no verified account are dropped and logged."""
         try:
-            events = provider.parse_webhook(webhook)
+            events = verified[0][1].parse_webhook(webhook)
         except WebhookParseError as error:
-            _logger.info("Malformed %s webhook: %s", config._provider_name(), error)
+            _logger.info("Malformed %s webhook: %s", verified[0][0]._provider_name(), error)
             return self._answer(400, "Malformed payload")
-        request.env["contact.centre.webhook.event"].sudo()._enqueue(config, events)
-        if config._provider_name() == "twilio":
+        Queue = request.env["contact.centre.webhook.event"].sudo()
+        foreign = len(events)
+        for config, provider in verified:
+            own = [event for event in events if provider.owns_event(event)]
+            foreign -= len(own)
+            Queue._enqueue(config, own)
+        if foreign:
+            _logger.warning(
+                "Ignored %s %s webhook event(s) naming an account other than the one that signed the request",
+                foreign,
+                verified[0][0]._provider_name(),
+            )
+        if verified[0][0]._provider_name() == "twilio":
             return Response("<Response/>", status=200, content_type="text/xml")
         return self._answer(200)

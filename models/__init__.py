@@ -19,3 +19,4 @@ from . import whatsapp_chatbot_step_option
 from . import whatsapp_chatbot_session
 from . import contact_centre_automation
 from . import contact_centre_webhook_event
+from . import ir_websocket

@@ -12,7 +12,7 @@ from odoo.tools.safe_eval import safe_eval
 
 from ..tools.keywords import match_keyword
 from ..tools.phone import timezone_of
-from ..tools.providers import CONFIG, RECIPIENT, RETRY, SendResult
+from ..tools.providers import CONFIG, RECIPIENT, RETRY, OutboundMessage, SendResult
 from ..tools.segments import sms_info
 
 _logger = logging.getLogger(__name__)
@@ -293,13 +293,24 @@ class ContactCentreCampaign(models.Model):
         return contact.preferred_channel if self.channel == "both" else self.channel
 
     def _audience_query(self):
-        """SQL of the ids of the campaign's contacts and of its filter's, without loading them."""
+        """SQL of the ids of the campaign's contacts and of its filter's, without loading them.
+
+        Evaluated as the campaign's responsible within the campaign's company (record rules
+        apply, contacts of other companies never join). An empty filter adds nobody: only what
+        is listed plus an explicitly set filter is the audience, never the whole database."""
         self.ensure_one()
-        listed = SQL("SELECT contact_id FROM contact_centre_campaign_contact_rel WHERE campaign_id = %s", self.id)
-        if not self.filter_domain:
-            return listed
-        filtered = self.env["contact.centre.contact"]._search(Domain(safe_eval(self.filter_domain)))
-        return SQL("%s UNION %s", listed, filtered.subselect())
+        Contact = (
+            self.env["contact.centre.contact"].with_user(self.user_id or self.create_uid).with_company(self.company_id)
+        )
+        domain = Domain("campaign_ids", "in", self.id)
+        filter_domain = self._filter_domain()
+        if filter_domain:
+            domain |= Domain(filter_domain)
+        return Contact._search(domain & Domain("company_id", "=", self.company_id.id)).subselect()
+
+    def _filter_domain(self):
+        """The saved filter as a domain; empty (``[]``, "Match all records") means no filter."""
+        return safe_eval(self.filter_domain) if self.filter_domain else []
 
     def _prepare_recipients(self):
         """One recipient row per audience contact (each once), inserted in one statement, with
@@ -453,11 +464,15 @@ class ContactCentreCampaign(models.Model):
         now = fields.Datetime.now()
         recipients.write({"state": "sending", "claimed_at": now})
         messages.write({"send_claimed_at": now})
+        outbound = messages._outbound_or_refusal()
+        refused = recipients.filtered(lambda r: not isinstance(outbound[r.message_id], OutboundMessage))
         groups = []
-        for channel, group in recipients.grouped("channel").items():
+        for channel, group in (recipients - refused).grouped("channel").items():
             group_messages = group.message_id
-            outbound = [message._to_outbound() for message in group_messages]
-            groups.append((group, group_messages, outbound, self._config_for(channel)._sender()))
+            send = self._config_for(channel)._sender()
+            groups.append((group, group_messages, [outbound[message] for message in group_messages], send))
+        if refused:
+            self._record_results(refused, refused.message_id, [outbound[r.message_id] for r in refused])
         self._commit()
         future = sender.submit(lambda: [send(outbound) for _group, _messages, outbound, send in groups])
         return recipients, groups, future
@@ -652,6 +667,7 @@ class ContactCentreCampaign(models.Model):
                 ("state", "=", "running"),
                 ("channel", "in", (message.channel, "both")),
                 ("keyword", "!=", False),
+                ("company_id", "=", message._provider_config().company_id.id),
             ]
         )
         campaign = campaigns.filtered(lambda c: match_keyword(message.body_text or "", [c.keyword]))[:1]

@@ -2,7 +2,7 @@ import re
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools.keywords import opt_command, parse_keywords
 from ..tools.phone import InvalidPhoneNumber, to_e164
@@ -11,6 +11,34 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 E164_SHAPE = re.compile(r"^\+[1-9]\d{6,14}$")
 
 CHANNELS = [("whatsapp", "WhatsApp"), ("sms", "SMS")]
+
+CONSENT_FIELDS = frozenset(
+    f"opt_in_{channel}{suffix}" for channel in ("whatsapp", "sms") for suffix in ("", "_date", "_source")
+)
+SUPERVISOR_GROUP = "contact_centre.group_contact_centre_supervisor"
+# The partner's fields an agent edits through a contact (the partner is written as superuser once
+# the contact itself may be written: agents are not partner managers). Anything else of the
+# partner (its users, its commercial links...) is written with the user's own rights.
+PARTNER_FIELDS = frozenset(
+    {
+        "name",
+        "email",
+        "phone",
+        "street",
+        "street2",
+        "city",
+        "zip",
+        "state_id",
+        "country_id",
+        "lang",
+        "tz",
+        "comment",
+        "function",
+        "website",
+        "image_1920",
+        "company_id",
+    }
+)
 
 OPT_SOURCES = [
     ("manual", "Manual"),
@@ -139,17 +167,51 @@ class ContactCentreContact(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        self.check_access("create")
         for vals in vals_list:
+            self._check_protected_write(vals, creating=True)
             self._normalize_number_vals(vals)
+            if vals.get("partner_id") and not self.env.su:
+                # Its partner is later written as superuser: only one the user may write already.
+                self.env["res.partner"].browse(vals["partner_id"]).check_access("write")
+            elif not vals.get("partner_id"):
+                partner_vals = self._pop_partner_vals(vals)
+                partner_vals.setdefault("company_id", self.env.company.id)
+                vals["partner_id"] = self.env["res.partner"].sudo().create(partner_vals).id
         return super().create(vals_list)
 
     def write(self, vals):
+        self._check_protected_write(vals)
         self._normalize_number_vals(vals)
-        for channel in ("whatsapp", "sms"):
-            if f"opt_in_{channel}" in vals:
-                vals.setdefault(f"opt_in_{channel}_date", fields.Datetime.now())
-                vals.setdefault(f"opt_in_{channel}_source", "manual")
-        return super().write(vals)
+        partner_vals = self._pop_partner_vals(vals)
+        if partner_vals:
+            self.check_access("write")
+            self.partner_id.sudo().write(partner_vals)
+        return super().write(vals) if vals else True
+
+    def _pop_partner_vals(self, vals):
+        """Take out of ``vals`` the partner fields an agent edits through a contact."""
+        return {name: vals.pop(name) for name in list(vals) if name in PARTNER_FIELDS}
+
+    def _check_protected_write(self, vals, creating=False):
+        """What people may not change by writing the contact, whatever their access rights:
+        consent (it changes only through the paths that record its source), the assigned agent
+        (supervisors reassign; it decides who sees the contact) and the company (emptying it would
+        show the contact to every company)."""
+        if self.env.su:
+            return
+        if CONSENT_FIELDS & vals.keys() and not creating:
+            raise AccessError(
+                self.env._(
+                    "Consent is recorded by the customer's own keywords or with a source and a note, not edited."
+                )
+            )
+        if "assigned_agent_id" in vals and not self.env.user.has_group(SUPERVISOR_GROUP):
+            raise AccessError(self.env._("Only supervisors assign contacts to agents."))
+        if "company_id" in vals and not vals["company_id"]:
+            raise UserError(self.env._("A contact belongs to a company."))
+        if vals.get("company_id") and vals["company_id"] not in self.env.user.company_ids.ids:
+            raise AccessError(self.env._("You cannot move a contact to a company you do not work in."))
 
     @api.model
     def _normalize_number_vals(self, vals):
@@ -176,20 +238,23 @@ class ContactCentreContact(models.Model):
 
     @api.model
     def _find_by_number(self, e164):
-        """The contact owning ``e164``: WhatsApp number, then SMS number, then the partner's phone."""
+        """The contact of the current company owning ``e164``: WhatsApp number, then SMS number,
+        then the partner's phone."""
+        company = [("company_id", "=", self.env.company.id)]
         for domain in (
             [("whatsapp_number", "=", e164)],
             [("sms_number", "=", e164)],
             [("phone", "=", e164)],
         ):
-            contact = self.search(domain, limit=1)
+            contact = self.search(company + domain, limit=1)
             if contact:
                 return contact
         return self.browse()
 
     @api.model
     def _find_or_create_from_inbound(self, event):
-        """The contact who sent inbound ``event``: found by number, or created with the profile name."""
+        """The contact who sent inbound ``event``, in the current company (the receiving
+        configuration's): found by number, or created with the profile name."""
         contact = self._find_by_number(event.sender)
         if contact:
             return contact
@@ -199,6 +264,7 @@ class ContactCentreContact(models.Model):
                 "name": event.profile_name or event.sender,
                 number_field: event.sender,
                 "preferred_channel": event.channel,
+                "company_id": self.env.company.id,
             }
         )
 
@@ -248,7 +314,7 @@ class ContactCentreContact(models.Model):
 
     def _set_opt_in(self, channel, opted_in, source):
         """Record an opt-in change with when and how, and log it in the chatter."""
-        self.write(
+        self.sudo().write(
             {
                 f"opt_in_{channel}": opted_in,
                 f"opt_in_{channel}_date": fields.Datetime.now(),

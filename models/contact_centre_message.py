@@ -7,7 +7,10 @@ from odoo import api, fields, models, modules
 from odoo.exceptions import UserError
 from odoo.tools import SQL, mute_logger
 
+from ..tools.fetch import media_limit
 from ..tools.providers import (
+    RECIPIENT,
+    UNKNOWN,
     InboundMessage,
     OutboundMessage,
     ProviderError,
@@ -94,6 +97,9 @@ class ContactCentreMessage(models.Model):
     assigned_agent_id = fields.Many2one(related="thread_id.assigned_agent_id", store=True, index="btree_not_null")
     author_id = fields.Many2one("res.users", "Sent By", readonly=True, help="The agent who wrote an outbound message.")
     is_automated = fields.Boolean("Automated", readonly=True, help="Sent by an automation, a chatbot or a campaign.")
+    is_opt_confirmation = fields.Boolean(
+        "Opt-out Confirmation", readonly=True, help="The one message confirming an opt-out, sent on the channel left."
+    )
     parent_message_id = fields.Many2one("contact.centre.message", "Reply To", ondelete="set null")
     reply_to_external_id = fields.Char("Reply To (Provider ID)", readonly=True)
     message_timestamp = fields.Datetime("Time", required=True, default=fields.Datetime.now)
@@ -121,9 +127,10 @@ class ContactCentreMessage(models.Model):
         readonly=True, copy=False, help="The process sending it died: check with the provider whether it left."
     )
 
-    _external_message_uniq = models.UniqueIndex(
-        "(external_message_id, provider) WHERE external_message_id IS NOT NULL",
-        "A provider message can be stored only once.",
+    _external_message_config_uniq = models.UniqueIndex(
+        "(external_message_id, provider, COALESCE(whatsapp_config_id, 0), COALESCE(sms_config_id, 0))"
+        " WHERE external_message_id IS NOT NULL",
+        "A provider message can be stored only once per account.",
     )
     _contact_channel_direction_idx = models.Index("(contact_id, channel, direction)")
     _status_timestamp_idx = models.Index("(status, message_timestamp)")
@@ -154,7 +161,7 @@ class ContactCentreMessage(models.Model):
             if isinstance(event, InboundMessage):
                 created |= self._ingest_inbound(config, provider, event)
             elif isinstance(event, StatusUpdate):
-                changed |= self._ingest_status(provider, event)
+                changed |= self._ingest_status(config, event)
             elif isinstance(event, TemplateStatusUpdate):
                 self.env["contact.centre.template"]._apply_template_status(config, event)
         for message in created:
@@ -163,19 +170,29 @@ class ContactCentreMessage(models.Model):
         return created, changed
 
     @api.model
-    def _find_by_external_id(self, provider, external_id):
-        return self.search([("external_message_id", "=", external_id), ("provider", "=", provider)], limit=1)
+    def _find_by_external_id(self, config, external_id):
+        """The message ``config``'s provider knows as ``external_id``: provider ids are unique per
+        account only, and an account's webhook must never reach another account's messages."""
+        return self.search(
+            [
+                ("external_message_id", "=", external_id),
+                ("provider", "=", config._provider_name()),
+                (config._message_config_field(), "=", config.id),
+            ],
+            limit=1,
+        )
 
     @api.model
     def _ingest_inbound(self, config, provider, event):
         """The new message for ``event``, or nothing when it was already stored.
 
-        The unique index on (external_message_id, provider) is the guard: when two workers store
-        the same retried event at once, the second insert fails on it and is taken as a duplicate.
+        The unique index on (external_message_id, provider, configuration) is the guard: when two
+        workers store the same retried event at once, the second insert fails on it and is taken
+        as a duplicate. The contact is looked up, or created, in the configuration's company.
         """
-        if self._find_by_external_id(provider, event.provider_message_id):
+        if self._find_by_external_id(config, event.provider_message_id):
             return self.browse()
-        contact = self.env["contact.centre.contact"]._find_or_create_from_inbound(event)
+        contact = self.env["contact.centre.contact"].with_company(config.company_id)._find_or_create_from_inbound(event)
         thread = self.env["contact.centre.thread"]._get_or_create(contact, event.channel)
         timestamp = (
             fields.Datetime.to_datetime(event.timestamp.replace(tzinfo=None))
@@ -195,7 +212,7 @@ class ContactCentreMessage(models.Model):
             "message_timestamp": timestamp,
             "reply_to_external_id": event.reply_to_provider_id,
             "parent_message_id": event.reply_to_provider_id
-            and self._find_by_external_id(provider, event.reply_to_provider_id).id,
+            and self._find_by_external_id(config, event.reply_to_provider_id).id,
             "interactive_payload": self._interactive_payload(event),
             config._message_config_field(): config.id,
         }
@@ -220,11 +237,13 @@ class ContactCentreMessage(models.Model):
         return {key: value for key, value in payload.items() if value} or False
 
     def _store_inbound_media(self, config, event):
-        """Download the media of an inbound message into attachments, within the size limit.
+        """Download the media of an inbound message into attachments, within the size limit (the
+        ``contact_centre.max_media_bytes`` setting, else WhatsApp's own limit for the kind of media).
 
         A failed or too large download keeps the message with a note: it never fails the webhook.
         """
-        max_bytes = int(self.env["ir.config_parameter"].sudo().get_param("contact_centre.max_media_bytes", 16 << 20))
+        configured = self.env["ir.config_parameter"].sudo().get_param("contact_centre.max_media_bytes")
+        max_bytes = (int(configured) if (configured or "").isdigit() else 0) or media_limit(self.message_type)
         attachments = self.env["ir.attachment"]
         for index, media in enumerate(event.media):
             try:
@@ -232,27 +251,36 @@ class ContactCentreMessage(models.Model):
             except ProviderError as error:
                 self.error_message = self.env._("Media not stored: %(reason)s", reason=error)
                 continue
-            attachments |= attachments.sudo().create(
-                {
-                    "name": filename or media.filename or f"{self.message_type}-{index + 1}",
-                    "raw": content,
-                    "mimetype": mime_type or media.mime_type,
-                    "res_model": self._name,
-                    "res_id": self.id,
-                }
+            # Stored as plain text when it is HTML, SVG or XML: downloaded, never rendered in Odoo's origin.
+            attachments |= (
+                attachments.sudo()
+                .with_context(attachments_mime_plainxml=True)
+                .create(
+                    {
+                        "name": filename or media.filename or f"{self.message_type}-{index + 1}",
+                        "raw": content,
+                        "mimetype": mime_type or media.mime_type,
+                        "res_model": self._name,
+                        "res_id": self.id,
+                    }
+                )
             )
         if attachments:
             self.attachment_ids = [fields.Command.set(attachments.ids)]
 
     @api.model
-    def _ingest_status(self, provider, event):
+    def _ingest_status(self, config, event):
         """Apply a delivery status if it moves the message forward; the row is locked first so that
-        two concurrent callbacks cannot move it backwards."""
+        two concurrent callbacks cannot move it backwards. Only ``config``'s messages are looked at."""
         rows = self.env.execute_query(
             SQL(
-                "SELECT id FROM contact_centre_message WHERE external_message_id = %s AND provider = %s FOR UPDATE",
+                """SELECT id FROM contact_centre_message
+                    WHERE external_message_id = %s AND provider = %s AND %s = %s
+                      FOR UPDATE""",
                 event.provider_message_id,
-                provider,
+                config._provider_name(),
+                SQL.identifier(config._message_config_field()),
+                config.id,
             )
         )
         if not rows:
@@ -362,10 +390,13 @@ class ContactCentreMessage(models.Model):
             if not batch:
                 return
             batch.write({"send_claimed_at": fields.Datetime.now()})
-            outbound = {message: message._to_outbound() for message in batch}
+            outbound = batch._outbound_or_refusal()
             if auto_commit:
                 self.env.cr.commit()
-            for config, messages in batch.grouped(lambda m: m._provider_config()).items():
+            sendable = batch.browse([m.id for m, item in outbound.items() if isinstance(item, OutboundMessage)])
+            for message in batch - sendable:
+                message._apply_send_failure(outbound[message])
+            for config, messages in sendable.grouped(lambda m: m._provider_config()).items():
                 messages._apply_send_results(config._send_throttled([outbound[m] for m in messages]))
             batch._notify_inbox()
             if auto_commit:
@@ -376,6 +407,32 @@ class ContactCentreMessage(models.Model):
                     self.env.cr.commit()
             if len(batch) < limit or not auto_commit:
                 return
+
+    def _outbound_or_refusal(self):
+        """{message: the ``OutboundMessage`` to hand over, or the ``ProviderError`` saying why it
+        may not leave}: every message is checked again as it leaves, and one that is refused or
+        cannot be built fails alone, with its reason, without holding up the others."""
+        result = {}
+        for message in self:
+            refusal = (
+                message.thread_id._sending_refusal(
+                    message._provider_config(),
+                    template=message.template_id,
+                    interactive=message.interactive_payload,
+                    confirmation=message.is_opt_confirmation,
+                )
+                if message.thread_id
+                else self.env._("The message has no conversation.")
+            )
+            if refusal:
+                result[message] = ProviderError(RECIPIENT, refusal, code="refused")
+                continue
+            try:
+                result[message] = message._to_outbound()
+            except Exception as error:  # noqa: BLE001 - one broken message must not stop the batch
+                _logger.exception("Queued message %s cannot be built", message.id)
+                result[message] = ProviderError(UNKNOWN, self.env._("Cannot be sent: %(error)s", error=error))
+        return result
 
     @api.model
     def _queue_domain(self):
@@ -401,10 +458,11 @@ class ContactCentreMessage(models.Model):
 
     def action_retry(self):
         """Queue failed or abandoned messages again (the person asked for it: a resend is intended)."""
+        self.check_access("read")
         retriable = self.filtered(lambda m: m.direction == "outbound" and (m.status == "failed" or m.needs_review))
         if not retriable:
             raise UserError(self.env._("Only failed outbound messages can be retried."))
-        retriable.write(
+        retriable.sudo().write(
             {
                 "status": "queued",
                 "send_claimed_at": False,

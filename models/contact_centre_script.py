@@ -34,7 +34,13 @@ class ContactCentreScript(models.Model):
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
 
     @api.model
-    def _suggest_for(self, text, channel=None):
-        """Scripts whose keywords appear in ``text`` (whole words, any case or accent)."""
-        scripts = self.search([("trigger_keywords", "!=", False), ("channel", "in", (channel, False))])
+    def _suggest_for(self, text, channel, company):
+        """Scripts of ``company`` (or shared) whose keywords appear in ``text`` (whole words, any case or accent)."""
+        scripts = self.search(
+            [
+                ("trigger_keywords", "!=", False),
+                ("channel", "in", (channel, False)),
+                ("company_id", "in", (company.id, False)),
+            ]
+        )
         return scripts.filtered(lambda script: match_keyword(text or "", parse_keywords(script.trigger_keywords)))

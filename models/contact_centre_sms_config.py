@@ -27,6 +27,7 @@ class ContactCentreSmsConfig(models.Model):
     )
     api_base_url = fields.Char(
         "API Base URL",
+        groups=ADMIN_GROUP,
         compute="_compute_api_base_url",
         store=True,
         readonly=False,
@@ -46,7 +47,7 @@ class ContactCentreSmsConfig(models.Model):
         "Messaging Service SID", groups=ADMIN_GROUP, help="When set, Twilio picks the sender from the service."
     )
     infobip_api_key = fields.Char("API Key", groups=ADMIN_GROUP, copy=False)
-    custom_url = fields.Char("Send URL", help="Full URL messages are sent to.")
+    custom_url = fields.Char("Send URL", groups=ADMIN_GROUP, help="Full URL messages are sent to (it may carry a key).")
     custom_method = fields.Selection([("POST", "POST"), ("PUT", "PUT"), ("GET", "GET")], default="POST")
     custom_auth_header = fields.Char(
         "Authorization Header",
@@ -56,6 +57,7 @@ class ContactCentreSmsConfig(models.Model):
     )
     custom_body_template = fields.Text(
         "Body Template",
+        groups=ADMIN_GROUP,
         default='{"to": "{{to}}", "from": "{{sender}}", "text": "{{text}}", "reference": "{{client_ref}}"}',
         help="JSON body; {{to}}, {{sender}}, {{text}} and {{client_ref}} are replaced (JSON-escaped).",
     )

@@ -96,6 +96,17 @@ class ContactCentreTemplate(models.Model):
                 values[name] = "" if value is False or value is None else str(getattr(value, "display_name", value))
         return values
 
+    def _sending_values(self, contact, typed=None):
+        """Placeholder -> value to send to ``contact``: the template's own values for the contact,
+        overridden by what a person ``typed`` for this template's placeholders, except its fixed
+        variables, which always keep the value the template sets."""
+        self.ensure_one()
+        values = self._render_values(contact)
+        fixed = {variable.placeholder for variable in self.variable_ids if variable.source == "fixed"}
+        wanted = set(placeholders(self.body_text or "")) - fixed
+        values.update({name: str(value) for name, value in (typed or {}).items() if name in wanted})
+        return values
+
     def _render_preview(self, values):
         """The text with ``values`` filled in; as written while a value is still missing (previews,
         SMS segment counts: a missing value is refused only when sending)."""

@@ -12,6 +12,9 @@ from .contact_centre_contact import CHANNELS, WHATSAPP_WINDOW
 _logger = logging.getLogger(__name__)
 
 INBOX_PAGE = 40
+# Bus subchannels of a company (see ir.websocket): its agents, its supervisors.
+INBOX_AGENTS = "contact_centre_agents"
+INBOX_SUPERVISORS = "contact_centre_supervisors"
 INBOX_CONVERSATION_FIELDS = [
     "contact_id",
     "channel",
@@ -74,26 +77,31 @@ class ContactCentreThread(models.Model):
 
     @api.model
     def _get_or_create(self, contact, channel):
-        """The conversation of ``contact`` on ``channel``, created when it does not exist yet."""
+        """The conversation of ``contact`` on ``channel``, created when it does not exist yet (by
+        anyone who may see the contact: conversations are made by the product, never edited)."""
+        contact.check_access("read")
         thread = self.search([("contact_id", "=", contact.id), ("channel", "=", channel)], limit=1)
         if not thread:
-            thread = self.create(
+            thread = self.sudo().create(
                 {"contact_id": contact.id, "channel": channel, "assigned_agent_id": contact.assigned_agent_id.id}
             )
-        return thread
+        return thread.with_env(self.env)
 
     def action_open_composer(self):
         self.ensure_one()
         return self.contact_id.action_open_composer(channel=self.channel)
 
     def action_resolve(self):
-        self.write({"state": "resolved", "resolved_date": fields.Datetime.now(), "unread_count": 0})
+        self.check_access("read")
+        self.sudo().write({"state": "resolved", "resolved_date": fields.Datetime.now(), "unread_count": 0})
 
     def action_reopen(self):
-        self.write({"state": "open"})
+        self.check_access("read")
+        self.sudo().write({"state": "open"})
 
     def action_mark_read(self):
-        self.filtered("unread_count").write({"unread_count": 0})
+        self.check_access("read")
+        self.filtered("unread_count").sudo().write({"unread_count": 0})
 
     # Inbox (the server calls of the agents' screen; record rules apply: they run as the agent)
 
@@ -136,6 +144,7 @@ class ContactCentreThread(models.Model):
         """One page of this conversation's messages, oldest first, before message ``before_id``
         (keyset paging on the (thread, time, id) index: as fast on page 1,000 as on page 1)."""
         self.ensure_one()
+        self.check_access("read")
         domain = Domain("thread_id", "=", self.id)
         if before_id:
             before = self.env["contact.centre.message"].browse(before_id)
@@ -201,16 +210,18 @@ class ContactCentreThread(models.Model):
         return result
 
     def _inbox_agents(self):
-        agents = self.env["res.users"].search(self.env["res.users"]._cc_agent_domain())
+        agents = self.env["res.users"].search(self.env["res.users"]._cc_agent_domain(self._inbox_company()))
         return [[agent.id, agent.name] for agent in agents]
 
     def inbox_compose_info(self, text=None, template_id=None, values=None):
         """What the composer shows as the agent types: the text that would leave (a template
         rendered with the values typed so far) and, on SMS, its encoding and segment count."""
         self.ensure_one()
+        self.check_access("read")
         body = text or ""
         if template_id:
-            body = self.env["contact.centre.template"].browse(template_id)._render_preview(values or {})
+            template = self.env["contact.centre.template"].browse(template_id)
+            body = template._render_preview(template._sending_values(self.contact_id, values))
         info = sms_info(body) if self.channel == "sms" else None
         return {
             "preview": body,
@@ -260,37 +271,50 @@ class ContactCentreThread(models.Model):
 
     def _suggest_scripts(self, message):
         """Put the scripts whose keywords ``message`` uses one click away for the agent."""
-        scripts = self.env["contact.centre.script"].sudo()._suggest_for(message.body_text, self.channel)
+        scripts = (
+            self.env["contact.centre.script"]
+            .sudo()
+            ._suggest_for(message.body_text, self.channel, self._inbox_company())
+        )
         if scripts:
             self.sudo().suggested_script_ids = [fields.Command.link(script.id) for script in scripts]
 
     def _notify_inbox(self, messages):
-        """Push new or changed ``messages`` of this conversation to the inbox of whoever may see them:
-        its agent, or every agent while it is unassigned (supervisors see everything)."""
+        """Push new or changed ``messages`` of this conversation to the inbox of whoever may see it:
+        its agent and the supervisors of its company, or every agent of its company while it is
+        unassigned. Company channels (``ir.websocket`` subscribes each user to those of the
+        companies they work in), never groups, to which Odoo subscribes users of every company."""
         self.ensure_one()
+        agent = self.assigned_agent_id
         payload = {
             "thread_id": self.id,
             "channel": self.channel,
             "state": self.state,
             "unread_count": self.unread_count,
-            "assigned_agent_id": self.assigned_agent_id and [self.assigned_agent_id.id, self.assigned_agent_id.name],
+            "assigned_agent_id": [agent.id, agent.name] if agent else False,
             "last_message_date": fields.Datetime.to_string(self.last_message_date),
             "last_message_preview": self.last_message_preview,
             "messages": [
                 {"id": m.id, "status": m.status, "direction": m.direction, "preview": m.preview} for m in messages
             ],
         }
-        if self.assigned_agent_id:
-            self.assigned_agent_id._bus_send("contact_centre/thread", payload)
-            self.env.ref("contact_centre.group_contact_centre_supervisor")._bus_send("contact_centre/thread", payload)
+        company = self._inbox_company()
+        if agent:
+            agent._bus_send("contact_centre/thread", payload)
+            self.env["bus.bus"]._sendone((company, INBOX_SUPERVISORS), "contact_centre/thread", payload)
         else:
-            self.env.ref("contact_centre.group_contact_centre_agent")._bus_send("contact_centre/thread", payload)
+            self.env["bus.bus"]._sendone((company, INBOX_AGENTS), "contact_centre/thread", payload)
+
+    def _inbox_company(self):
+        self.ensure_one()
+        return self.company_id or (self.whatsapp_config_id or self.sms_config_id).company_id or self.env.company
 
     # Assignment
 
     def _auto_assign(self):
-        """Give an unassigned open conversation to an available agent with room for it, round robin
-        or to the one with the fewest open conversations; without one it stays in the queue."""
+        """Give an unassigned open conversation to an available agent of its company with room for
+        it, round robin or to the one with the fewest open conversations; without one it stays in
+        the queue."""
         for thread in self.filtered(lambda t: t.state == "open" and not t.assigned_agent_id):
             if self.env["whatsapp.chatbot.session"]._running_for(thread):
                 continue
@@ -315,9 +339,12 @@ class ContactCentreThread(models.Model):
         return min(agents, key=lambda agent: (*last.get(agent, (datetime.min, 0)), agent.id))
 
     def _available_agents(self):
-        """Agents marked available whose open conversations are below their capacity."""
+        """Agents of the conversation's company marked available whose open conversations are
+        below their capacity."""
+        self.ensure_one()
         Users = self.env["res.users"].sudo()
-        agents = Users.search(Users._cc_agent_domain() + [("cc_available", "=", True)], order="id")
+        domain = Users._cc_assignable_domain(self._inbox_company()) + [("cc_available", "=", True)]
+        agents = Users.search(domain, order="id")
         load = self._open_load(agents)
         return agents.filtered(lambda agent: load.get(agent.id, 0) < agent.cc_capacity)
 
@@ -328,19 +355,31 @@ class ContactCentreThread(models.Model):
         return {agent.id: count for agent, count in groups}
 
     def _assign(self, agent):
-        self.sudo().write({"assigned_agent_id": agent.id, "assigned_date": fields.Datetime.now()})
+        """Give these conversations to ``agent`` (or to nobody): the one place where assignment
+        changes, with what the record rules read (the contact follows its latest assignment), the
+        new agent's notification and the inbox lists of everyone concerned."""
+        self.sudo().write({"assigned_agent_id": agent.id, "assigned_date": fields.Datetime.now() if agent else False})
+        self.contact_id.sudo().write({"assigned_agent_id": agent.id})
+        Message = self.env["contact.centre.message"]
         for thread in self:
-            if not thread.contact_id.assigned_agent_id:
-                thread.contact_id.sudo().assigned_agent_id = agent
-            agent._bus_send(
-                "contact_centre/assigned", {"thread_id": thread.id, "contact": thread.contact_id.display_name}
-            )
+            if agent:
+                agent._bus_send(
+                    "contact_centre/assigned", {"thread_id": thread.id, "contact": thread.contact_id.display_name}
+                )
+            thread._notify_inbox(Message)
 
     def action_assign_to(self, user):
-        """Reassign conversations (supervisors only)."""
+        """Reassign conversations (supervisors only) to an agent of their company, or to nobody."""
         if not self.env.user.has_group("contact_centre.group_contact_centre_supervisor"):
             raise AccessError(self.env._("Only supervisors can reassign conversations."))
-        self._assign(self.env["res.users"].browse(user.id if hasattr(user, "id") else user))
+        self.check_access("read")
+        agent = self.env["res.users"].browse(user.id if hasattr(user, "id") else user).exists()
+        for thread in self:
+            if agent and agent not in self.env["res.users"].sudo().search(
+                self.env["res.users"]._cc_agent_domain(thread._inbox_company())
+            ):
+                raise UserError(self.env._("%(user)s is not an agent of this conversation's company.", user=agent.name))
+        self._assign(agent)
         return True
 
     # Sending
@@ -358,36 +397,21 @@ class ContactCentreThread(models.Model):
     ):
         """Queue an outbound message in this conversation and wake the send queue.
 
-        Refuses what the provider would refuse or the contact did not agree to: free text on
-        WhatsApp outside the 24 h window (an approved template is needed then), and any message on
-        a channel the contact opted out of (except the one confirmation of the opt-out itself).
+        Refuses what the provider would refuse or the contact did not agree to (``_sending_refusal``)
+        and empty free text; a template is sent with its fixed variables as the template sets them.
         """
         self.ensure_one()
-        contact = self.contact_id
-        if not confirmation and not contact._is_opted_in(self.channel):
-            raise UserError(
-                self.env._("%(contact)s opted out of %(channel)s.", contact=contact.display_name, channel=self.channel)
-            )
-        if not contact._number_for(self.channel):
-            raise UserError(
-                self.env._(
-                    "%(contact)s has no number for %(channel)s.", contact=contact.display_name, channel=self.channel
-                )
-            )
-        if not template and not (text or "").strip():
+        self.check_access("read")
+        if not template and not interactive and not (text or "").strip():
             raise UserError(self.env._("Write a message first."))
         if template and not template.is_sendable:
             raise UserError(self.env._("The template %(name)s is not approved yet.", name=template.display_name))
-        window_open = self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
-        if self.channel == "whatsapp" and not template and not window_open:
-            raise UserError(
-                self.env._(
-                    "The WhatsApp conversation window is closed (24 hours after the contact's last message): "
-                    "send an approved template instead."
-                )
-            )
         config = self._sending_config()
-        values = template_values or (template and template._render_values(contact)) or {}
+        refusal = self._sending_refusal(config, template=template, interactive=interactive, confirmation=confirmation)
+        if refusal:
+            raise UserError(refusal)
+        contact = self.contact_id
+        values = template._sending_values(contact, template_values) if template else {}
         try:
             body = render(template.body_text, values) if template else text
         except MissingTemplateValues as error:
@@ -410,6 +434,7 @@ class ContactCentreThread(models.Model):
                     "interactive_payload": interactive or False,
                     "author_id": (author or self.env.user).id if not automated else False,
                     "is_automated": automated,
+                    "is_opt_confirmation": confirmation,
                     "campaign_id": campaign.id if campaign else False,
                     config._message_config_field(): config.id,
                 }
@@ -422,6 +447,40 @@ class ContactCentreThread(models.Model):
         message._trigger_send_queue()
         return message
 
+    def _sending_refusal(self, config, template=None, interactive=None, confirmation=False):
+        """Why a message may not go to this conversation's contact through ``config`` now, or None.
+
+        Checked when a message is queued and again when it leaves (the contact may have opted out
+        meanwhile): the configuration is one of the contact's company, the contact agreed to the
+        channel (except the one confirmation of an opt-out), has a number for it and, on WhatsApp,
+        free text and interactive messages stay inside the 24 h window (a template is needed then).
+        """
+        self.ensure_one()
+        contact = self.contact_id
+        if not config:
+            return self.env._("No %(channel)s provider is configured.", channel=self.channel)
+        if contact.company_id and config.company_id != contact.company_id:
+            return self.env._(
+                "%(config)s belongs to another company than %(contact)s.",
+                config=config.display_name,
+                contact=contact.display_name,
+            )
+        if not confirmation and not contact._is_opted_in(self.channel):
+            return self.env._(
+                "%(contact)s opted out of %(channel)s.", contact=contact.display_name, channel=self.channel
+            )
+        if not contact._number_for(self.channel):
+            return self.env._(
+                "%(contact)s has no number for %(channel)s.", contact=contact.display_name, channel=self.channel
+            )
+        window_open = self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
+        if self.channel == "whatsapp" and not template and not window_open:
+            return self.env._(
+                "The WhatsApp conversation window is closed (24 hours after the contact's last message): "
+                "send an approved template instead."
+            )
+        return None
+
     def _send_automated(self, **values):
         """Send on behalf of an automation, a chatbot or an opt-out: a message the rules refuse
         (window closed, opted out, no provider) is skipped and noted, never a failed webhook."""
@@ -433,16 +492,11 @@ class ContactCentreThread(models.Model):
             return self.env["contact.centre.message"]
 
     def _sending_config(self):
-        """The configuration replies go through: the conversation's, else the company's first active one."""
+        """The configuration replies go through: the conversation's, else the first active one of
+        the conversation's company (``_sending_refusal`` says when there is none)."""
         self.ensure_one()
-        if self.channel == "whatsapp":
-            config = self.whatsapp_config_id or self.env["contact.centre.whatsapp.config"].sudo().search(
-                [("company_id", "in", (self.company_id or self.env.company).ids)], limit=1
-            )
-        else:
-            config = self.sms_config_id or self.env["contact.centre.sms.config"].sudo().search(
-                [("company_id", "in", (self.company_id or self.env.company).ids)], limit=1
-            )
-        if not config:
-            raise UserError(self.env._("No %(channel)s provider is configured.", channel=self.channel))
-        return config
+        Config = self.env[
+            "contact.centre.whatsapp.config" if self.channel == "whatsapp" else "contact.centre.sms.config"
+        ]
+        config = self.whatsapp_config_id if self.channel == "whatsapp" else self.sms_config_id
+        return config.sudo() or Config.sudo().search([("company_id", "=", self._inbox_company().id)], limit=1)

@@ -33,6 +33,7 @@ class ContactCentreWebhookEvent(models.Model):
     provider = fields.Selection(PROVIDERS, required=True, readonly=True)
     whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number", readonly=True)
     sms_config_id = fields.Many2one("contact.centre.sms.config", "SMS Provider", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True, help="The company of the configuration it came to.")
     events = fields.Json(
         "Parsed Events", readonly=True, help="The request's events, as the provider layer parsed them."
     )
@@ -71,8 +72,9 @@ class ContactCentreWebhookEvent(models.Model):
             SQL(
                 """WITH event AS (
                        INSERT INTO contact_centre_webhook_event
-                           (provider, %s, events, event_count, state, create_uid, write_uid, create_date, write_date)
-                       VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s, %s)
+                           (provider, %s, company_id, events, event_count, state,
+                            create_uid, write_uid, create_date, write_date)
+                       VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s)
                        RETURNING id
                    )
                    SELECT event.id,
@@ -81,6 +83,7 @@ class ContactCentreWebhookEvent(models.Model):
                 SQL.identifier(config._message_config_field()),
                 config._provider_name(),
                 config.id,
+                config.company_id.id,
                 json.dumps([event_to_json(event) for event in events]),
                 len(events),
                 self.env.uid,

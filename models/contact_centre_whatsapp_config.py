@@ -70,16 +70,25 @@ class ContactCentreWhatsappConfig(models.Model):
         return "whatsapp_config_id"
 
     @api.model
-    def _find_for_webhook(self, phone_number_ids):
-        """Active numbers a Meta webhook names (by phone number id), secrets readable."""
-        ids = [config_id for number in sorted(phone_number_ids) for config_id in self._ids_for_phone_number_id(number)]
-        return self.sudo().browse(ids)
+    def _find_for_webhook(self, phone_number_ids, account_ids=()):
+        """Active numbers a Meta webhook names, by phone number id or by business account
+        (template updates name no number), secrets readable."""
+        by_number, by_account = self._webhook_routing()
+        ids = {by_number[number] for number in phone_number_ids if number in by_number}
+        ids.update(config_id for account in account_ids for config_id in by_account.get(account, ()))
+        return self.sudo().browse(sorted(ids))
 
     @api.model
-    @tools.ormcache("phone_number_id")
-    def _ids_for_phone_number_id(self, phone_number_id):
-        """Cached (cleared when a configuration changes): every Meta webhook looks its number up."""
-        return tuple(self.sudo().search([("phone_number_id", "=", phone_number_id), ("active", "=", True)]).ids)
+    @tools.ormcache()
+    def _webhook_routing(self):
+        """({phone number id: config id}, {business account id: (config ids)}) of the active numbers,
+        read once per process and kept until a configuration changes: every Meta webhook is routed
+        with it, and an unsigned request naming many ids costs no query per id."""
+        by_number, by_account = {}, {}
+        for config in self.sudo().search_fetch([("active", "=", True)], ["phone_number_id", "account_id"]):
+            by_number[config.phone_number_id] = config.id
+            by_account.setdefault(config.account_id, []).append(config.id)
+        return by_number, {account: tuple(ids) for account, ids in by_account.items()}
 
     def action_view_templates(self):
         self.ensure_one()

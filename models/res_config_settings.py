@@ -21,5 +21,13 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="contact_centre.assignment_method",
     )
     cc_max_media_bytes = fields.Integer(
-        "Largest Stored Media (bytes)", default=16 << 20, config_parameter="contact_centre.max_media_bytes"
+        "Largest Stored Media (bytes)",
+        config_parameter="contact_centre.max_media_bytes",
+        help="0: WhatsApp's own limit for each kind of media (image 5 MB, audio and video 16 MB, document 100 MB).",
+    )
+    cc_webhook_max_bytes = fields.Integer(
+        "Largest Webhook Body (bytes)",
+        default=1 << 20,
+        config_parameter="contact_centre.webhook_max_bytes",
+        help="Larger webhook requests are refused (413) before they are read.",
     )

@@ -1,5 +1,8 @@
 from odoo import api, fields, models
 
+AGENT_GROUP = "contact_centre.group_contact_centre_agent"
+SUPERVISOR_GROUP = "contact_centre.group_contact_centre_supervisor"
+
 
 class ResUsers(models.Model):
     _inherit = "res.users"
@@ -12,9 +15,16 @@ class ResUsers(models.Model):
     )
 
     @api.model
-    def _cc_agent_domain(self):
-        """Internal users of the contact centre (agents, and supervisors and administrators, who are agents too)."""
-        return [
-            ("all_group_ids", "in", self.env.ref("contact_centre.group_contact_centre_agent").ids),
-            ("share", "=", False),
-        ]
+    def _cc_agent_domain(self, company=None):
+        """Internal users of the contact centre (agents, and supervisors and administrators, who are
+        agents too), of ``company`` when given: whom a supervisor can hand a conversation to."""
+        domain = [("all_group_ids", "in", self.env.ref(AGENT_GROUP).ids), ("share", "=", False)]
+        if company:
+            domain.append(("company_ids", "in", company.ids))
+        return domain
+
+    @api.model
+    def _cc_assignable_domain(self, company):
+        """Users that automatic assignment gives conversations to: those whose role is Agent (a
+        supervisor or an administrator takes one only when handed it)."""
+        return self._cc_agent_domain(company) + [("all_group_ids", "not in", self.env.ref(SUPERVISOR_GROUP).ids)]

@@ -47,7 +47,7 @@ free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0
 
 run_odoo_suite() {
     echo "=== Odoo suite (--test-tags $tags) ==="
-    local addons_dir="$CC_CACHE/addons-$$" db="cc_test_$$" log="$CC_CACHE/odoo-test.log"
+    local addons_dir="$CC_CACHE/addons-$$" db="cc_test_$$" log="${CC_ODOO_LOG:-$CC_CACHE/odoo-test.log}"
     mkdir -p "$addons_dir" && ln -sfn "$here" "$addons_dir/contact_centre"
     dropdb --if-exists "$db" 2>/dev/null
     : > "$log"

@@ -5,3 +5,4 @@ from . import test_inbound_rules
 from . import test_campaign
 from . import test_inbox
 from . import test_inbox_tour
+from . import test_security

@@ -363,7 +363,7 @@ class TestSmsWebhooks(ContactCentreData, HttpCase):
     def test_twilio_inbound_and_status(self):
         form = {
             "MessageSid": "SMIN1",
-            "AccountSid": "ACtest",
+            "AccountSid": self.twilio_config.twilio_account_sid,
             "From": "+32470999003",
             "To": "+15005550006",
             "Body": "Hi by SMS",
@@ -385,12 +385,14 @@ class TestSmsWebhooks(ContactCentreData, HttpCase):
                 "direction": "outbound",
                 "status": "sent",
                 "provider": "twilio",
+                "sms_config_id": self.twilio_config.id,
                 "external_message_id": "SMOUT1",
             }
         )
         self.post_twilio(
             {
                 "MessageSid": "SMOUT1",
+                "AccountSid": self.twilio_config.twilio_account_sid,
                 "MessageStatus": "undelivered",
                 "ErrorCode": "30003",
                 "To": "+32470999003",
@@ -445,6 +447,7 @@ class TestSmsWebhooks(ContactCentreData, HttpCase):
                     "direction": "outbound",
                     "status": "sent",
                     "provider": "infobip",
+                    "sms_config_id": self.infobip_config.id,
                     "external_message_id": f"ib-out-{i}",
                 }
                 for i in range(100)

@@ -96,11 +96,30 @@ def test_meta_verification_handshake():
 
 
 def test_meta_routing_helpers():
-    body = json.dumps(meta_change(meta_value(number_id="555"))).encode()
-    assert phone_number_ids(body) == {"555"}
-    assert waba_ids(body) == {"WABA1"}
-    assert phone_number_ids(b"not json") == set()
-    assert phone_number_ids(b'{"entry": 3}') == set()
+    payload = meta_change(meta_value(number_id="555"))
+    assert phone_number_ids(payload) == {"555"}
+    assert waba_ids(payload) == {"WABA1"}
+    assert phone_number_ids("not an envelope") == set()
+    assert phone_number_ids({"entry": 3}) == set()
+
+
+def test_json_too_deep_or_not_json_is_a_parse_error():
+    for body in (b"[" * 100_000 + b"]" * 100_000, b"not json", b"\xff\xfe"):
+        with pytest.raises(WebhookParseError):
+            WebhookRequest.build("POST", "u", {}, body).json()
+
+
+def test_meta_events_belong_to_the_number_that_verified_them():
+    mine = MetaCloudProvider("555", "token", app_secret="s", waba_id="WABA1")
+    other = meta_change(meta_value(number_id="666", messages=[{**meta_message("text", {"body": "x"}), "id": "X"}]))
+    own = meta_change(meta_value(number_id="555", messages=[{**meta_message("text", {"body": "y"}), "id": "Y"}]))
+    template = meta_change({"event": "APPROVED", "message_template_name": "t"}, "message_template_status_update")
+    events = mine.parse_webhook(WebhookRequest.build("POST", "u", {}, json.dumps(own).encode()))
+    events += mine.parse_webhook(WebhookRequest.build("POST", "u", {}, json.dumps(other).encode()))
+    assert [event.provider_message_id for event in events if mine.owns_event(event)] == ["Y"]
+    [update] = mine.parse_webhook(WebhookRequest.build("POST", "u", {}, json.dumps(template).encode()))
+    assert mine.owns_event(update)
+    assert not MetaCloudProvider("555", "token", app_secret="s", waba_id="WABA2").owns_event(update)
 
 
 # Meta: parsing
@@ -262,13 +281,23 @@ def test_twilio_documented_signature_example():
         TWILIO.verify_webhook(WebhookRequest.build("POST", url, request.headers, form={**params, "Digits": "9"}))
 
 
-def test_twilio_url_rebuilt_behind_a_proxy():
+def test_twilio_url_never_taken_from_forwarded_headers():
+    """X-Forwarded-* are a proxy's to set: Odoo's proxy mode applies them to the request's URL
+    before the provider sees it; anyone could send them to a server without a proxy."""
     request = WebhookRequest.build(
         "POST",
         "http://127.0.0.1:8069/contact_centre/webhook/twilio/1?x=1",
-        {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "odoo.example.com"},
+        {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "attacker.example.com"},
     )
-    assert public_url(request) == "https://odoo.example.com/contact_centre/webhook/twilio/1?x=1"
+    assert public_url(request) == "http://127.0.0.1:8069/contact_centre/webhook/twilio/1?x=1"
+
+
+def test_twilio_events_belong_to_the_account_that_verified_them():
+    form = {"MessageSid": "SM1", "From": "+32470000001", "To": "+15005550006", "Body": "hi", "AccountSid": "ACother"}
+    [event] = TWILIO.parse_webhook(twilio_form(**form))
+    assert not TWILIO.owns_event(event)
+    [event] = TWILIO.parse_webhook(twilio_form(**{**form, "AccountSid": TWILIO.account_sid}))
+    assert TWILIO.owns_event(event)
 
 
 def twilio_form(**values):

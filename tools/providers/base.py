@@ -6,6 +6,7 @@ verifies the webhooks it calls and parses them into normalised events. Failures 
 ``ProviderError`` with a ``kind`` that tells the caller what to do about them.
 """
 
+import functools
 import hmac
 import json
 import logging
@@ -70,10 +71,21 @@ class WebhookRequest:
         return self.headers.get(name.lower(), default)
 
     def json(self):
-        try:
-            return json.loads(self.body or b"null")
-        except (ValueError, UnicodeDecodeError) as error:
-            raise WebhookParseError(f"The body is not JSON: {error}") from error
+        """The decoded body, decoded once (the controller reads it to route, the provider to parse)."""
+        return self._payload
+
+    @functools.cached_property
+    def _payload(self):
+        return load_json(self.body)
+
+
+def load_json(raw):
+    """Decoded JSON of a webhook body; ``WebhookParseError`` for anything that is not JSON,
+    including nesting deep enough to exhaust Python's recursion limit."""
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise WebhookParseError(f"The body is not JSON: {type(error).__name__}") from error
 
 
 @dataclass(frozen=True)
@@ -253,11 +265,15 @@ class Provider:
     backoff = 0.5  # first retry delay in seconds, doubled at each try
     max_backoff = 30.0
     pool_size = 128
+    media_hosts = ()  # documented hosts of inbound media (exact names, or ".suffix" for subdomains)
+    media_credential_hosts = ()  # those of them that may receive the credentials
+    media_deadline = 30.0  # seconds for a whole media download, redirects included
 
     def __init__(self, timeout=10):
         self.timeout = timeout
         self._http = None
         self._http_lock = threading.Lock()
+        self._media_local = threading.local()
 
     # Sending
     def send(self, message):
@@ -315,26 +331,40 @@ class Provider:
     def verify_webhook(self, request):
         raise NotImplementedError
 
+    def owns_event(self, event):
+        """Whether a parsed event names this account (number, business account, account SID):
+        a request verified with this account's secret carries events of this account only."""
+        return True
+
     def parse_webhook(self, request):
         raise NotImplementedError
 
     # Media
-    def _download(self, session, url, max_bytes=None, **kwargs):
-        """(content, content type) of ``url``, refusing more than ``max_bytes``."""
-        response = self._request(session, "GET", url, stream=True, **kwargs)
-        if response.status_code >= 400:
-            raise ProviderError(
-                classify_http_status(response.status_code),
-                f"{self.name}: media download answered HTTP {response.status_code}",
-                code=response.status_code,
-            )
-        content = b""
-        for chunk in response.iter_content(65536):
-            content += chunk
-            if max_bytes and len(content) > max_bytes:
-                response.close()
-                raise ProviderError(RECIPIENT, f"The media is larger than {max_bytes} bytes", code="too_large")
-        return content, response.headers.get("Content-Type")
+    def _fetch_media(self, url, max_bytes, headers=None, auth=None):
+        """(content, content type) of an inbound media URL, through ``tools.fetch.fetch_media``:
+        only from ``media_hosts`` or the base URL, credentials only to ``media_credential_hosts``."""
+        from ..fetch import fetch_media  # tools.fetch imports this module: import it when first used
+
+        return fetch_media(
+            self._media_session(),
+            url,
+            allowed_hosts=self.media_hosts,
+            base_url=getattr(self, "base_url", None),
+            credential_hosts=self.media_credential_hosts,
+            headers=headers,
+            auth=auth,
+            max_bytes=max_bytes,
+            deadline=self.media_deadline,
+            timeout=self.timeout,
+        )
+
+    def _media_session(self):
+        """This thread's session for media downloads: one without the API session's default
+        headers, so that nothing but what ``_fetch_media`` is given ever goes with a download."""
+        session = getattr(self._media_local, "session", None)
+        if session is None:
+            session = self._media_local.session = self._new_session()
+        return session
 
     # HTTP
     @property

@@ -37,6 +37,10 @@ from .base import (
     utc_from_iso,
 )
 
+# Inbound media URLs are on the account's base URL (xxxxx.api.infobip.com) or api.infobip.com;
+# the API key goes nowhere else (Infobip: "Base URL", "API authentication").
+MEDIA_HOSTS = ("api.infobip.com", ".api.infobip.com")
+
 # Status groups of delivery reports
 STATUS_GROUPS = {
     "PENDING": "sent",
@@ -64,6 +68,8 @@ REJECTED_STATUS_KINDS = {
 
 class InfobipProvider(Provider):
     name = "infobip"
+    media_hosts = MEDIA_HOSTS
+    media_credential_hosts = MEDIA_HOSTS
 
     def __init__(self, base_url, api_key, sender=None, webhook_token="", timeout=10):
         super().__init__(timeout=timeout)
@@ -120,10 +126,7 @@ class InfobipProvider(Provider):
 
     def download_media(self, url, max_bytes=None):
         """(content, mime type, file name) of an inbound media URL, with the API key."""
-        if not hasattr(self._local, "media_session"):
-            self._local.media_session = self._new_session()
-        headers = {"Authorization": f"App {self.api_key}"}
-        content, mime_type = self._download(self._local.media_session, url, max_bytes, headers=headers)
+        content, mime_type = self._fetch_media(url, max_bytes, headers={"Authorization": f"App {self.api_key}"})
         return content, mime_type, None
 
     @staticmethod

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+from urllib.parse import quote
 
 from ..phone import e164_to_wa_id
 from .base import (
@@ -54,6 +55,9 @@ ERROR_KINDS = {
 
 STATUSES = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed"}
 MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
+# Where the URL of ``GET /<media id>`` points (Cloud API, "Retrieve media URL" / "Download media"):
+# https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=...; downloading it needs the token.
+MEDIA_HOSTS = ("lookaside.fbsbx.com",)
 
 
 def error_from_response(response):
@@ -82,12 +86,8 @@ def signature_of(body, app_secret):
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def phone_number_ids(raw_body):
-    """The receiving phone number ids a webhook body names (empty when it names none or is not JSON)."""
-    try:
-        payload = json.loads(raw_body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return set()
+def phone_number_ids(payload):
+    """The receiving phone number ids a decoded webhook body names."""
     ids = set()
     for entry in _list(payload, "entry") if isinstance(payload, dict) else ():
         for change in _list(entry, "changes"):
@@ -98,12 +98,8 @@ def phone_number_ids(raw_body):
     return ids
 
 
-def waba_ids(raw_body):
-    """The WhatsApp Business Account ids of the entries (template updates name no number)."""
-    try:
-        payload = json.loads(raw_body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return set()
+def waba_ids(payload):
+    """The WhatsApp Business Account ids of the entries of a decoded body (template updates name no number)."""
     entries = _list(payload, "entry") if isinstance(payload, dict) else ()
     return {str(entry["id"]) for entry in entries if isinstance(entry, dict) and entry.get("id")}
 
@@ -125,6 +121,8 @@ def _list(container, key):
 
 class MetaCloudProvider(Provider):
     name = "meta"
+    media_hosts = MEDIA_HOSTS
+    media_credential_hosts = MEDIA_HOSTS
 
     def __init__(
         self,
@@ -232,11 +230,20 @@ class MetaCloudProvider(Provider):
 
     def download_media(self, media_id, max_bytes=None):
         """(content, mime type, file name) of an inbound media; its URL is short-lived and needs the token."""
-        info = self._call("GET", str(media_id))
-        content, content_type = self._download(self._session, info["url"], max_bytes)
+        info = self._call("GET", quote(str(media_id), safe=""))
+        url = info.get("url") if isinstance(info, dict) else None
+        if not isinstance(url, str):
+            raise ProviderError(UNKNOWN, "Meta returned no URL for the media")
+        headers = {"Authorization": f"Bearer {self.access_token}"}
+        content, content_type = self._fetch_media(url, max_bytes, headers=headers)
         return content, info.get("mime_type") or content_type, info.get("file_name")
 
     # Webhooks
+    def owns_event(self, event):
+        if isinstance(event, TemplateStatusUpdate):
+            return bool(self.waba_id) and event.account_ref == str(self.waba_id)
+        return event.account_ref == self.phone_number_id
+
     def verify_webhook(self, request):
         given = request.header("X-Hub-Signature-256") or ""
         if not self.app_secret or not given.startswith("sha256="):

@@ -2,7 +2,6 @@
 
 import logging
 import threading
-from urllib.parse import urlsplit, urlunsplit
 
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -27,6 +26,12 @@ from .base import (
 )
 
 TWILIO_API = "https://api.twilio.com"
+# Inbound MediaUrl is on api.twilio.com, which wants the account's basic auth and redirects to the
+# media itself: mms.twiliocdn.com (media with HTTP auth enforced) or s3-external-1.amazonaws.com
+# (older public media), fetched without credentials (Twilio: "Protect media access with HTTP basic
+# authentication for Programmable Messaging").
+MEDIA_HOSTS = ("api.twilio.com", ".twiliocdn.com", "s3-external-1.amazonaws.com")
+MEDIA_CREDENTIAL_HOSTS = ("api.twilio.com",)
 
 ERROR_KINDS = {
     "20003": CONFIG,  # authentication
@@ -85,15 +90,16 @@ def _address(number, channel):
 
 
 def public_url(request):
-    """The URL Twilio signed: behind a proxy, the scheme and host it called, from X-Forwarded-*."""
-    parts = urlsplit(request.url)
-    scheme = (request.header("X-Forwarded-Proto") or parts.scheme).split(",")[0].strip()
-    host = (request.header("X-Forwarded-Host") or parts.netloc).split(",")[0].strip()
-    return urlunsplit((scheme, host, parts.path, parts.query, ""))
+    """The URL Twilio signed, as the server sees it. Behind a reverse proxy, Odoo's proxy mode has
+    already rebuilt it from the proxy's X-Forwarded-* headers; they are trusted nowhere else (any
+    client can send them to a server that has no proxy in front)."""
+    return request.url
 
 
 class TwilioProvider(Provider):
     name = "twilio"
+    media_hosts = MEDIA_HOSTS
+    media_credential_hosts = MEDIA_CREDENTIAL_HOSTS
 
     def __init__(
         self,
@@ -144,11 +150,7 @@ class TwilioProvider(Provider):
 
     def download_media(self, url, max_bytes=None):
         """(content, mime type, file name) of an inbound media URL (Twilio wants the account's basic auth)."""
-        if not hasattr(self._local, "media_session"):
-            self._local.media_session = self._new_session()
-        content, mime_type = self._download(
-            self._local.media_session, url, max_bytes, auth=(self.account_sid, self.auth_token), allow_redirects=True
-        )
+        content, mime_type = self._fetch_media(url, max_bytes, auth=(self.account_sid, self.auth_token))
         return content, mime_type, None
 
     @staticmethod
@@ -159,6 +161,9 @@ class TwilioProvider(Provider):
         return ProviderError(kind, f"Twilio: {message}", code=code or error.status, http_status=error.status)
 
     # Webhooks
+    def owns_event(self, event):
+        return event.account_ref == self.account_sid
+
     def verify_webhook(self, request):
         signature = request.header("X-Twilio-Signature")
         if not signature or not self.auth_token:
@@ -215,6 +220,6 @@ class TwilioProvider(Provider):
             profile_name=form.get("ProfileName"),
             interactive_id=form.get("ButtonPayload"),
             interactive_title=form.get("ButtonText"),
-            account_ref=form.get("To"),
+            account_ref=form.get("AccountSid"),
             raw=dict(form),
         )
