@@ -31,6 +31,7 @@
         "views/contact_centre_webhook_event_views.xml",
         "views/res_users_views.xml",
         "wizards/contact_centre_composer_views.xml",
+        "wizards/contact_centre_consent_wizard_views.xml",
         "views/res_config_settings_views.xml",
         "views/contact_centre_inbox_action.xml",
         "views/contact_centre_menus.xml",

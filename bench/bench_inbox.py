@@ -28,10 +28,10 @@ SELECT 1000000 + i, 1000000 + i, '+32470' || lpad(i::text, 6, '0'), 'whatsapp', 
        now() - (i || ' seconds')::interval, now(), now()
   FROM generate_series(1, %(contacts)s) AS i;
 INSERT INTO contact_centre_thread (id, contact_id, channel, state, assigned_agent_id, last_message_date,
-                                   last_message_preview, unread_count, create_date, write_date)
+                                   last_message_preview, create_date, write_date)
 SELECT 1000000 + i, 1000000 + i, 'whatsapp', CASE WHEN i %% 5 = 0 THEN 'resolved' ELSE 'open' END,
        CASE WHEN i %% 3 = 0 THEN NULL WHEN i %% 3 = 1 THEN %(agent)s ELSE %(other)s END,
-       now() - (i || ' seconds')::interval, 'message ' || i, i %% 4, now(), now()
+       now() - (i || ' seconds')::interval, 'message ' || i, now(), now()
   FROM generate_series(1, %(contacts)s) AS i;
 INSERT INTO contact_centre_message (contact_id, thread_id, channel, direction, message_type, status, body_text,
                                     provider, external_message_id, assigned_agent_id, message_timestamp,

@@ -7,7 +7,9 @@ from . import contact_centre_sms_config
 from . import contact_centre_template_variable
 from . import contact_centre_template
 from . import contact_centre_contact
+from . import contact_centre_consent
 from . import contact_centre_thread
+from . import contact_centre_thread_seen
 from . import contact_centre_message
 from . import contact_centre_campaign
 from . import contact_centre_campaign_recipient

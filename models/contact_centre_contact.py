@@ -11,11 +11,26 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 E164_SHAPE = re.compile(r"^\+[1-9]\d{6,14}$")
 
 CHANNELS = [("whatsapp", "WhatsApp"), ("sms", "SMS")]
+PURPOSES = [("service", "Service"), ("marketing", "Marketing")]
+CONSENT_STATES = [("granted", "Given"), ("revoked", "Withdrawn")]
+CONSENT_SOURCES = [
+    ("keyword", "Customer's keyword (STOP/START)"),
+    ("campaign", "Keyword campaign enrolment"),
+    ("web_form", "Web form"),
+    ("import", "Import"),
+    ("agent", "Recorded by an agent"),
+    ("api", "API"),
+    ("inbound", "Inbound message"),
+]
+# Sources by which a person records what the customer said elsewhere (with a note).
+RECORDED_SOURCES = ("web_form", "import", "agent", "api")
 
 CONSENT_FIELDS = frozenset(
-    f"opt_in_{channel}{suffix}" for channel in ("whatsapp", "sms") for suffix in ("", "_date", "_source")
+    [f"opt_in_{channel}{suffix}" for channel in ("whatsapp", "sms") for suffix in ("", "_date", "_source")]
+    + ["marketing_whatsapp", "marketing_sms", "consent_ids"]
 )
 SUPERVISOR_GROUP = "contact_centre.group_contact_centre_supervisor"
+ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
 # The partner's fields an agent edits through a contact (the partner is written as superuser once
 # the contact itself may be written: agents are not partner managers). Anything else of the
 # partner (its users, its commercial links...) is written with the user's own rights.
@@ -40,14 +55,6 @@ PARTNER_FIELDS = frozenset(
     }
 )
 
-OPT_SOURCES = [
-    ("manual", "Manual"),
-    ("keyword", "Keyword (STOP/START)"),
-    ("campaign", "Campaign enrolment"),
-    ("import", "Import"),
-    ("inbound", "Inbound message"),
-]
-
 
 class ContactCentreContact(models.Model):
     """A person the contact centre talks to.
@@ -69,16 +76,33 @@ class ContactCentreContact(models.Model):
     assigned_agent_id = fields.Many2one(
         "res.users", "Assigned Agent", tracking=True, domain=lambda self: self._agent_domain()
     )
+    consent_ids = fields.One2many("contact.centre.consent", "contact_id", "Consent History")
     opt_in_whatsapp = fields.Boolean(
-        "WhatsApp Opt-in", default=True, tracking=True, help="Unset when the contact opted out of WhatsApp."
+        "WhatsApp Opt-in",
+        compute="_compute_consent",
+        store=True,
+        help="Service messages allowed on WhatsApp: unset when the contact opted out.",
     )
-    opt_in_whatsapp_date = fields.Datetime("WhatsApp Opt-in Changed On", readonly=True)
-    opt_in_whatsapp_source = fields.Selection(OPT_SOURCES, "WhatsApp Opt-in Changed By", readonly=True)
+    opt_in_whatsapp_date = fields.Datetime("WhatsApp Opt-in Changed On", compute="_compute_consent", store=True)
+    opt_in_whatsapp_source = fields.Selection(
+        CONSENT_SOURCES, "WhatsApp Opt-in Changed By", compute="_compute_consent", store=True
+    )
+    marketing_whatsapp = fields.Boolean(
+        "WhatsApp Marketing", compute="_compute_consent", store=True, help="Consent to campaigns on WhatsApp."
+    )
     opt_in_sms = fields.Boolean(
-        "SMS Opt-in", default=True, tracking=True, help="Unset when the contact opted out of SMS."
+        "SMS Opt-in",
+        compute="_compute_consent",
+        store=True,
+        help="Service messages allowed by SMS: unset when the contact opted out.",
     )
-    opt_in_sms_date = fields.Datetime("SMS Opt-in Changed On", readonly=True)
-    opt_in_sms_source = fields.Selection(OPT_SOURCES, "SMS Opt-in Changed By", readonly=True)
+    opt_in_sms_date = fields.Datetime("SMS Opt-in Changed On", compute="_compute_consent", store=True)
+    opt_in_sms_source = fields.Selection(
+        CONSENT_SOURCES, "SMS Opt-in Changed By", compute="_compute_consent", store=True
+    )
+    marketing_sms = fields.Boolean(
+        "SMS Marketing", compute="_compute_consent", store=True, help="Consent to campaigns by SMS."
+    )
     cc_message_ids = fields.One2many(
         "contact.centre.message",
         "contact_id",
@@ -106,7 +130,12 @@ class ContactCentreContact(models.Model):
     whatsapp_window_open = fields.Boolean(
         "WhatsApp Window Open", compute="_compute_whatsapp_window_open", search="_search_whatsapp_window_open"
     )
-    unread_count = fields.Integer("Unread", compute="_compute_unread_count", store=True)
+    unread_count = fields.Integer(
+        "Unread",
+        compute="_compute_unread_count",
+        search="_search_unread_count",
+        help="Inbound messages you have not read.",
+    )
     message_count = fields.Integer("Conversation Message Count", compute="_compute_message_count")
     campaign_count = fields.Integer("Campaign Count", compute="_compute_campaign_count")
 
@@ -139,10 +168,16 @@ class ContactCentreContact(models.Model):
             return [("whatsapp_window_end", ">", now)]
         return ["|", ("whatsapp_window_end", "=", False), ("whatsapp_window_end", "<=", now)]
 
-    @api.depends("thread_ids.unread_count")
+    @api.depends_context("uid")
     def _compute_unread_count(self):
+        counts = self.env["contact.centre.thread.seen"]._unread_counts(self.thread_ids, self.env.user)
         for contact in self:
-            contact.unread_count = sum(contact.thread_ids.mapped("unread_count"))
+            contact.unread_count = sum(counts.get(thread.id, 0) for thread in contact.thread_ids)
+
+    def _search_unread_count(self, operator, value):
+        if operator not in (">", "!=") or value != 0:
+            return NotImplemented
+        return [("thread_ids", "any", [("unread_count", ">", 0)])]
 
     def _compute_message_count(self):
         counts = dict(
@@ -152,6 +187,20 @@ class ContactCentreContact(models.Model):
         )
         for contact in self:
             contact.message_count = counts.get(contact, 0)
+
+    @api.depends("consent_ids.state", "consent_ids.date")
+    def _compute_consent(self):
+        """Current consent from the latest event per channel and purpose: service messages are
+        allowed unless withdrawn, marketing only once given."""
+        latest = self.env["contact.centre.consent"]._latest(self)
+        for contact in self:
+            for channel in ("whatsapp", "sms"):
+                service = latest.get((contact.id, channel, "service"))
+                marketing = latest.get((contact.id, channel, "marketing"))
+                contact[f"opt_in_{channel}"] = not service or service.state == "granted"
+                contact[f"opt_in_{channel}_date"] = service.date if service else False
+                contact[f"opt_in_{channel}_source"] = service.source if service else False
+                contact[f"marketing_{channel}"] = bool(marketing and marketing.state == "granted")
 
     @api.depends("campaign_ids")
     def _compute_campaign_count(self):
@@ -165,12 +214,72 @@ class ContactCentreContact(models.Model):
                 if number and number != contact._normalize_number(number):
                     raise ValidationError(self.env._("%(number)s is not an E.164 number.", number=number))
 
+    @api.constrains("whatsapp_number", "sms_number", "company_id")
+    def _check_number_has_one_contact(self):
+        """A number belongs to one contact per company: two contacts with one number would get
+        every campaign twice and split the customer's conversations."""
+        for contact in self:
+            duplicate = contact._contact_with_same_number()
+            if duplicate:
+                raise ValidationError(
+                    self.env._(
+                        "%(number)s is already the number of %(contact)s: open that contact instead.",
+                        number=contact._shared_number(duplicate),
+                        contact=duplicate.display_name,
+                    )
+                )
+
+    @api.onchange("whatsapp_number", "sms_number")
+    def _onchange_number_warn_duplicate(self):
+        numbers = {field: self._normalize_number_or_none(self[field]) for field in ("whatsapp_number", "sms_number")}
+        candidate = self.new({**numbers, "company_id": self.company_id.id or self.env.company.id})
+        duplicate = candidate._contact_with_same_number(exclude=self._origin)
+        if duplicate:
+            return {
+                "warning": {
+                    "title": self.env._("This number already has a contact"),
+                    "message": self.env._(
+                        "%(contact)s already has this number. Open that contact instead of creating a second one.",
+                        contact=duplicate.display_name,
+                    ),
+                }
+            }
+        return None
+
+    def _contact_with_same_number(self, exclude=None):
+        """Another contact of the same company with one of this contact's numbers."""
+        self.ensure_one()
+        numbers = [number for number in (self.whatsapp_number, self.sms_number) if number]
+        if not numbers:
+            return self.browse()
+        domain = [
+            ("id", "not in", (exclude or self).ids),
+            ("company_id", "=", self.company_id.id),
+            "|",
+            ("whatsapp_number", "in", numbers),
+            ("sms_number", "in", numbers),
+        ]
+        return self.sudo().search(domain, limit=1)
+
+    def _shared_number(self, other):
+        return next(
+            n for n in (self.whatsapp_number, self.sms_number) if n in (other.whatsapp_number, other.sms_number)
+        )
+
+    @api.model
+    def _normalize_number_or_none(self, number):
+        try:
+            return self._normalize_number(number) if number else False
+        except ValidationError:
+            return False
+
     @api.model_create_multi
     def create(self, vals_list):
         self.check_access("create")
         for vals in vals_list:
             self._check_protected_write(vals, creating=True)
             self._normalize_number_vals(vals)
+            self._consent_from_create_vals(vals)
             if vals.get("partner_id") and not self.env.su:
                 # Its partner is later written as superuser: only one the user may write already.
                 self.env["res.partner"].browse(vals["partner_id"]).check_access("write")
@@ -178,7 +287,10 @@ class ContactCentreContact(models.Model):
                 partner_vals = self._pop_partner_vals(vals)
                 partner_vals.setdefault("company_id", self.env.company.id)
                 vals["partner_id"] = self.env["res.partner"].sudo().create(partner_vals).id
-        return super().create(vals_list)
+        # As the system once checked: the ORM writes the partner's defaults to the partner made above.
+        contacts = super(ContactCentreContact, self.sudo()).create(vals_list).with_env(self.env)
+        contacts.check_access("create")
+        return contacts
 
     def write(self, vals):
         self._check_protected_write(vals)
@@ -189,18 +301,37 @@ class ContactCentreContact(models.Model):
             self.partner_id.sudo().write(partner_vals)
         return super().write(vals) if vals else True
 
+    @api.model
+    def _consent_from_create_vals(self, vals):
+        """A contact created with ``opt_in_<channel>`` (an import, the demo, the API) records it
+        as consent of both purposes from that source (import unless said); without it, a new
+        contact has no consent: service messages are allowed until withdrawn, campaigns are not."""
+        commands = []
+        for channel in ("whatsapp", "sms"):
+            source = vals.pop(f"opt_in_{channel}_source", None) or "import"
+            vals.pop(f"opt_in_{channel}_date", None)
+            if f"opt_in_{channel}" in vals:
+                state = "granted" if vals.pop(f"opt_in_{channel}") else "revoked"
+                commands += [
+                    fields.Command.create({"channel": channel, "purpose": purpose, "state": state, "source": source})
+                    for purpose in ("service", "marketing")
+                ]
+        if commands:
+            vals["consent_ids"] = commands + list(vals.get("consent_ids") or [])
+
     def _pop_partner_vals(self, vals):
         """Take out of ``vals`` the partner fields an agent edits through a contact."""
         return {name: vals.pop(name) for name in list(vals) if name in PARTNER_FIELDS}
 
     def _check_protected_write(self, vals, creating=False):
         """What people may not change by writing the contact, whatever their access rights:
-        consent (it changes only through the paths that record its source), the assigned agent
+        consent (it changes only through the paths that record its source; administrators may
+        import contacts with it), the assigned agent
         (supervisors reassign; it decides who sees the contact) and the company (emptying it would
         show the contact to every company)."""
         if self.env.su:
             return
-        if CONSENT_FIELDS & vals.keys() and not creating:
+        if CONSENT_FIELDS & vals.keys() and not (creating and self.env.user.has_group(ADMIN_GROUP)):
             raise AccessError(
                 self.env._(
                     "Consent is recorded by the customer's own keywords or with a source and a note, not edited."
@@ -290,12 +421,12 @@ class ContactCentreContact(models.Model):
                 "Reply STOP to stop receiving messages, START to receive them again."
             )
         elif command == "opt_out":
-            self._set_opt_in(channel, False, "keyword")
+            self._set_opt_in(channel, False, "keyword", message=message)
             reply = params.get_param("contact_centre.opt_out_text") or self.env._(
                 "You will not receive more messages from us here. Reply START to subscribe again."
             )
         else:
-            self._set_opt_in(channel, True, "keyword")
+            self._set_opt_in(channel, True, "keyword", message=message)
             reply = params.get_param("contact_centre.opt_in_text") or self.env._(
                 "You are subscribed again. Reply STOP to unsubscribe."
             )
@@ -308,28 +439,51 @@ class ContactCentreContact(models.Model):
             return self.whatsapp_number
         return self.sms_number or self.whatsapp_number
 
-    def _is_opted_in(self, channel):
+    def _is_opted_in(self, channel, purpose="service"):
+        """Whether a message of ``purpose`` may go to the contact on ``channel``."""
         self.ensure_one()
-        return self.opt_in_whatsapp if channel == "whatsapp" else self.opt_in_sms
+        return self[f"marketing_{channel}"] if purpose == "marketing" else self[f"opt_in_{channel}"]
 
-    def _set_opt_in(self, channel, opted_in, source):
-        """Record an opt-in change with when and how, and log it in the chatter."""
-        self.sudo().write(
-            {
-                f"opt_in_{channel}": opted_in,
-                f"opt_in_{channel}_date": fields.Datetime.now(),
-                f"opt_in_{channel}_source": source,
-            }
+    def _set_opt_in(self, channel, opted_in, source, message=None, purposes=("service", "marketing"), note=None):
+        """Record a consent event (given or withdrawn, by ``source``, proved by ``message`` or by
+        the current user and ``note``) for ``purposes`` on ``channel``, and log it in the chatter."""
+        state = "granted" if opted_in else "revoked"
+        self.env["contact.centre.consent"].sudo().create(
+            [
+                {
+                    "contact_id": contact.id,
+                    "channel": channel,
+                    "purpose": purpose,
+                    "state": state,
+                    "source": source,
+                    "message_id": message.id if message else False,
+                    "note": note or False,
+                }
+                for contact in self
+                for purpose in purposes
+            ]
         )
         label = dict(CHANNELS)[channel]
-        how = dict(OPT_SOURCES)[source]
+        how = dict(CONSENT_SOURCES)[source]
+        what = " + ".join(dict(PURPOSES)[purpose] for purpose in purposes)
+        if opted_in:
+            body = self.env._("Opted in to %(channel)s: %(what)s (%(how)s).", channel=label, what=what, how=how)
+        else:
+            body = self.env._("Opted out of %(channel)s: %(what)s (%(how)s).", channel=label, what=what, how=how)
         for contact in self:
-            body = (
-                self.env._("Opted in to %(channel)s (%(how)s).", channel=label, how=how)
-                if opted_in
-                else self.env._("Opted out of %(channel)s (%(how)s).", channel=label, how=how)
-            )
-            contact.message_post(body=body)
+            contact.sudo().message_post(body=body + (f"\n{note}" if note else ""))
+
+    def _customer_opted_out(self, channel):
+        """True when the customer's own keyword withdrew consent on ``channel`` and nothing of theirs restored it."""
+        self.ensure_one()
+        service = self.env["contact.centre.consent"]._latest(self).get((self.id, channel, "service"))
+        return bool(service and service.state == "revoked" and service.source == "keyword")
+
+    def action_record_consent(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("contact_centre.contact_centre_consent_wizard_action")
+        action["context"] = {"default_contact_id": self.id, "default_channel": self.preferred_channel}
+        return action
 
     def action_open_composer(self, channel=None):
         self.ensure_one()

@@ -7,6 +7,7 @@ from odoo import api, fields, models, modules
 from odoo.exceptions import UserError
 from odoo.tools import SQL, mute_logger
 
+from ..tools.errors import explain
 from ..tools.fetch import media_limit
 from ..tools.providers import (
     RECIPIENT,
@@ -65,6 +66,7 @@ INBOX_MESSAGE_FIELDS = [
     "message_timestamp",
     "error_code",
     "error_message",
+    "error_explanation",
     "needs_review",
     "interactive_payload",
     "attachment_ids",
@@ -107,7 +109,10 @@ class ContactCentreMessage(models.Model):
     delivered_date = fields.Datetime(readonly=True)
     read_date = fields.Datetime(readonly=True)
     error_code = fields.Char(readonly=True)
-    error_message = fields.Char("Error", readonly=True)
+    error_message = fields.Char("Error", readonly=True, help="The provider's own text, as it answered.")
+    error_explanation = fields.Char(
+        "What Happened", compute="_compute_error_explanation", help="The failure in words, and what to do about it."
+    )
     attachment_ids = fields.Many2many("ir.attachment", string="Attachments")
     interactive_payload = fields.Json("Interactive Payload", readonly=True)
     whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number", ondelete="set null")
@@ -143,6 +148,15 @@ class ContactCentreMessage(models.Model):
         for message in self:
             text = (message.body_text or "").strip().replace("\n", " ")
             message.preview = text[:80] if text else f"[{types.get(message.message_type, '')}]"
+
+    @api.depends("status", "provider", "error_code")
+    def _compute_error_explanation(self):
+        for message in self:
+            if message.status == "failed":
+                explanation = explain(message.provider, message.error_code)
+                message.error_explanation = f"{explanation.what} {explanation.todo}"
+            else:
+                message.error_explanation = False
 
     def _provider_config(self):
         """The configuration record this message goes or came through."""
@@ -417,6 +431,7 @@ class ContactCentreMessage(models.Model):
             refusal = (
                 message.thread_id._sending_refusal(
                     message._provider_config(),
+                    text=message.body_text,
                     template=message.template_id,
                     interactive=message.interactive_payload,
                     confirmation=message.is_opt_confirmation,

@@ -1,4 +1,8 @@
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+CONTACT_MODEL = "contact.centre.contact"
+FIELD_TYPES = ("char", "text", "selection", "integer", "float", "monetary", "date", "datetime", "boolean", "many2one")
 
 
 class ContactCentreTemplateVariable(models.Model):
@@ -17,12 +21,31 @@ class ContactCentreTemplateVariable(models.Model):
         default="field",
     )
     field_name = fields.Char("Contact Field", default="name", help="A field of the contact, e.g. name or city.")
+    contact_model = fields.Char(compute="_compute_contact_model", help="Model the field selector offers fields of.")
     fixed_value = fields.Char()
     sample_value = fields.Char(help="Shown in previews and sent to Meta as the example.")
 
     _template_placeholder_uniq = models.Constraint(
         "UNIQUE(template_id, placeholder)", "Each placeholder is described once per template."
     )
+
+    def _compute_contact_model(self):
+        self.contact_model = CONTACT_MODEL
+
+    @api.constrains("source", "field_name")
+    def _check_field_name(self):
+        """A contact field that exists, holds a plain value and is readable by everyone who sends
+        (no field restricted to some groups: a template would otherwise disclose it)."""
+        fields_of_contact = self.env[CONTACT_MODEL]._fields
+        for variable in self.filtered(lambda v: v.source == "field"):
+            field = fields_of_contact.get(variable.field_name or "")
+            if not field or field.type not in FIELD_TYPES or field.groups:
+                raise ValidationError(
+                    self.env._(
+                        "%(field)s is not a field of the contact a template can use: choose one in the list.",
+                        field=variable.field_name or "",
+                    )
+                )
 
     @api.depends("placeholder")
     def _compute_display_name(self):

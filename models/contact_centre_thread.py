@@ -52,7 +52,12 @@ class ContactCentreThread(models.Model):
     last_message_preview = fields.Char("Last Message")
     last_inbound_date = fields.Datetime("Last Inbound")
     whatsapp_window_end = fields.Datetime("WhatsApp Window Ends", compute="_compute_whatsapp_window_end", store=True)
-    unread_count = fields.Integer("Unread")
+    unread_count = fields.Integer(
+        "Unread",
+        compute="_compute_unread_count",
+        search="_search_unread_count",
+        help="Inbound messages you have not read.",
+    )
     suggested_script_ids = fields.Many2many(
         "contact.centre.script", string="Suggested Scripts", help="Scripts whose keywords the contact used."
     )
@@ -68,6 +73,17 @@ class ContactCentreThread(models.Model):
         for thread in self:
             last = thread.channel == "whatsapp" and thread.last_inbound_date
             thread.whatsapp_window_end = last + WHATSAPP_WINDOW if last else False
+
+    @api.depends_context("uid")
+    def _compute_unread_count(self):
+        counts = self.env["contact.centre.thread.seen"]._unread_counts(self, self.env.user)
+        for thread in self:
+            thread.unread_count = counts.get(thread.id, 0)
+
+    def _search_unread_count(self, operator, value):
+        if operator not in (">", "!=") or value != 0:
+            return NotImplemented
+        return [("id", "in", self.env["contact.centre.thread.seen"]._unread_thread_query(self.env.user))]
 
     @api.depends("contact_id", "channel")
     def _compute_display_name(self):
@@ -93,7 +109,8 @@ class ContactCentreThread(models.Model):
 
     def action_resolve(self):
         self.check_access("read")
-        self.sudo().write({"state": "resolved", "resolved_date": fields.Datetime.now(), "unread_count": 0})
+        self.sudo().write({"state": "resolved", "resolved_date": fields.Datetime.now()})
+        self.env["contact.centre.thread.seen"].sudo()._mark_seen(self, self.env.user)
 
     def action_reopen(self):
         self.check_access("read")
@@ -101,7 +118,7 @@ class ContactCentreThread(models.Model):
 
     def action_mark_read(self):
         self.check_access("read")
-        self.filtered("unread_count").sudo().write({"unread_count": 0})
+        self.env["contact.centre.thread.seen"].sudo()._mark_seen(self, self.env.user)
 
     # Inbox (the server calls of the agents' screen; record rules apply: they run as the agent)
 
@@ -187,6 +204,7 @@ class ContactCentreThread(models.Model):
                 for script in self.suggested_script_ids
             ],
             "can_reassign": is_supervisor,
+            "can_take": not self.assigned_agent_id,
             "agents": self._inbox_agents() if is_supervisor else [],
         }
 
@@ -228,6 +246,7 @@ class ContactCentreThread(models.Model):
             "sms_encoding": info and info.encoding,
             "sms_segments": info and info.segments,
             "sms_remaining": info and info.remaining,
+            "sms_max_segments": info and self._sms_max_segments(),
         }
 
     def inbox_send(self, text=None, template_id=None, values=None):
@@ -247,7 +266,6 @@ class ContactCentreThread(models.Model):
             "last_message_date": max(when, self.last_message_date or when),
             "last_message_preview": message.preview,
             "last_inbound_date": max(when, self.last_inbound_date or when),
-            "unread_count": self.unread_count + 1,
             config._message_config_field(): config.id,
         }
         if self.state == "resolved":
@@ -290,7 +308,6 @@ class ContactCentreThread(models.Model):
             "thread_id": self.id,
             "channel": self.channel,
             "state": self.state,
-            "unread_count": self.unread_count,
             "assigned_agent_id": [agent.id, agent.name] if agent else False,
             "last_message_date": fields.Datetime.to_string(self.last_message_date),
             "last_message_preview": self.last_message_preview,
@@ -357,7 +374,9 @@ class ContactCentreThread(models.Model):
     def _assign(self, agent):
         """Give these conversations to ``agent`` (or to nobody): the one place where assignment
         changes, with what the record rules read (the contact follows its latest assignment), the
-        new agent's notification and the inbox lists of everyone concerned."""
+        new agent's notification, and the inbox lists of everyone concerned: the queue or the
+        previous agent are told the conversation left them."""
+        previous = {thread: thread.assigned_agent_id for thread in self}
         self.sudo().write({"assigned_agent_id": agent.id, "assigned_date": fields.Datetime.now() if agent else False})
         self.contact_id.sudo().write({"assigned_agent_id": agent.id})
         Message = self.env["contact.centre.message"]
@@ -367,6 +386,44 @@ class ContactCentreThread(models.Model):
                     "contact_centre/assigned", {"thread_id": thread.id, "contact": thread.contact_id.display_name}
                 )
             thread._notify_inbox(Message)
+            before = previous[thread]
+            if before == agent:
+                continue
+            left = {"thread_id": thread.id, "assigned_agent_id": [agent.id, agent.name] if agent else False}
+            if before:
+                before._bus_send("contact_centre/thread_left", left)
+            else:
+                self.env["bus.bus"]._sendone(
+                    (thread._inbox_company(), INBOX_AGENTS), "contact_centre/thread_left", left
+                )
+
+    def action_take(self):
+        """The current agent takes these unassigned conversations (the queue is every agent's until
+        someone takes a conversation); one already taken by someone else stays theirs."""
+        self.check_access("read")
+        user = self.env.user
+        for thread in self:
+            if thread.assigned_agent_id and thread.assigned_agent_id != user:
+                raise UserError(
+                    self.env._("%(agent)s has already taken this conversation.", agent=thread.assigned_agent_id.name)
+                )
+        self._check_agent_of_company(user)
+        self.filtered(lambda thread: not thread.assigned_agent_id)._assign(user)
+        return True
+
+    def _check_agent_of_company(self, user):
+        """Refuse ``user`` as the agent of these conversations unless they are an agent of each one's company."""
+        Users = self.env["res.users"].sudo()
+        for thread in self:
+            if user not in Users.search(Users._cc_agent_domain(thread._inbox_company())):
+                raise UserError(self.env._("%(user)s is not an agent of this conversation's company.", user=user.name))
+
+    def _take_on_reply(self):
+        """A person replying to an unassigned conversation takes it (setting "A reply takes the
+        conversation", on by default), so that it leaves the queue of the others."""
+        takes = self.env["ir.config_parameter"].sudo().get_param("contact_centre.reply_takes", "True") != "False"
+        if takes and not self.assigned_agent_id and not self.env.su:
+            self.action_take()
 
     def action_assign_to(self, user):
         """Reassign conversations (supervisors only) to an agent of their company, or to nobody."""
@@ -374,11 +431,8 @@ class ContactCentreThread(models.Model):
             raise AccessError(self.env._("Only supervisors can reassign conversations."))
         self.check_access("read")
         agent = self.env["res.users"].browse(user.id if hasattr(user, "id") else user).exists()
-        for thread in self:
-            if agent and agent not in self.env["res.users"].sudo().search(
-                self.env["res.users"]._cc_agent_domain(thread._inbox_company())
-            ):
-                raise UserError(self.env._("%(user)s is not an agent of this conversation's company.", user=agent.name))
+        if agent:
+            self._check_agent_of_company(agent)
         self._assign(agent)
         return True
 
@@ -407,15 +461,22 @@ class ContactCentreThread(models.Model):
         if template and not template.is_sendable:
             raise UserError(self.env._("The template %(name)s is not approved yet.", name=template.display_name))
         config = self._sending_config()
-        refusal = self._sending_refusal(config, template=template, interactive=interactive, confirmation=confirmation)
-        if refusal:
-            raise UserError(refusal)
         contact = self.contact_id
         values = template._sending_values(contact, template_values) if template else {}
         try:
             body = render(template.body_text, values) if template else text
         except MissingTemplateValues as error:
             raise UserError(str(error)) from error
+        refusal = self._sending_refusal(
+            config,
+            text=body,
+            template=template,
+            interactive=interactive,
+            confirmation=confirmation,
+            marketing=bool(campaign),
+        )
+        if refusal:
+            raise UserError(refusal)
         message = (
             self.env["contact.centre.message"]
             .sudo()
@@ -445,15 +506,19 @@ class ContactCentreThread(models.Model):
         contact.sudo().write({"last_outbound_date": now, "last_message_date": now})
         message._notify_inbox()
         message._trigger_send_queue()
+        if not automated and not campaign:
+            self._take_on_reply()
         return message
 
-    def _sending_refusal(self, config, template=None, interactive=None, confirmation=False):
+    def _sending_refusal(self, config, text=None, template=None, interactive=None, confirmation=False, marketing=False):
         """Why a message may not go to this conversation's contact through ``config`` now, or None.
 
         Checked when a message is queued and again when it leaves (the contact may have opted out
-        meanwhile): the configuration is one of the contact's company, the contact agreed to the
-        channel (except the one confirmation of an opt-out), has a number for it and, on WhatsApp,
-        free text and interactive messages stay inside the 24 h window (a template is needed then).
+        meanwhile): the configuration is one of the contact's company, the contact did not opt out
+        of the channel (except for the one confirmation of an opt-out) and, for ``marketing``
+        (campaigns), gave marketing consent on it, has a number for it; on WhatsApp, free text and
+        interactive messages stay inside the 24 h window (a template is needed then); an SMS ``text``
+        stays within the configured number of segments.
         """
         self.ensure_one()
         contact = self.contact_id
@@ -469,9 +534,22 @@ class ContactCentreThread(models.Model):
             return self.env._(
                 "%(contact)s opted out of %(channel)s.", contact=contact.display_name, channel=self.channel
             )
+        if marketing and not contact._is_opted_in(self.channel, "marketing"):
+            return self.env._(
+                "%(contact)s has not given marketing consent on %(channel)s.",
+                contact=contact.display_name,
+                channel=self.channel,
+            )
         if not contact._number_for(self.channel):
             return self.env._(
                 "%(contact)s has no number for %(channel)s.", contact=contact.display_name, channel=self.channel
+            )
+        max_segments = self._sms_max_segments()
+        if self.channel == "sms" and text and sms_info(text).segments > max_segments:
+            return self.env._(
+                "This SMS would be sent in %(segments)s parts: at most %(max)s are allowed. Shorten it.",
+                segments=sms_info(text).segments,
+                max=max_segments,
             )
         window_open = self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
         if self.channel == "whatsapp" and not template and not window_open:
@@ -480,6 +558,12 @@ class ContactCentreThread(models.Model):
                 "send an approved template instead."
             )
         return None
+
+    @api.model
+    def _sms_max_segments(self):
+        """Most segments an outgoing SMS may take (``contact_centre.sms_max_segments``, 10 by default)."""
+        value = self.env["ir.config_parameter"].sudo().get_param("contact_centre.sms_max_segments", "10")
+        return int(value) if value.isdigit() and int(value) > 0 else 10
 
     def _send_automated(self, **values):
         """Send on behalf of an automation, a chatbot or an opt-out: a message the rules refuse

@@ -6,3 +6,4 @@ from . import test_campaign
 from . import test_inbox
 from . import test_inbox_tour
 from . import test_security
+from . import test_working_day

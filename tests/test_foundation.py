@@ -172,12 +172,12 @@ class TestDataModel(ContactCentreCase):
     def test_numbers_are_normalised_to_e164(self):
         self.env.company.country_id = self.env.ref("base.be")
         contact = self.env["contact.centre.contact"].create(
-            {"name": "Local", "whatsapp_number": "0470 12 34 56", "sms_number": "+32 (0)470 12.34.57"}
+            {"name": "Local", "whatsapp_number": "0470 98 76 54", "sms_number": "+32 (0)470 98.76.55"}
         )
-        self.assertEqual(contact.whatsapp_number, "+32470123456")
-        self.assertEqual(contact.sms_number, "+32470123457")
-        contact.sms_number = "00 33 6 12 34 56 78"
-        self.assertEqual(contact.sms_number, "+33612345678")
+        self.assertEqual(contact.whatsapp_number, "+32470987654")
+        self.assertEqual(contact.sms_number, "+32470987655")
+        contact.sms_number = "00 33 6 12 34 56 79"
+        self.assertEqual(contact.sms_number, "+33612345679")
 
     def test_invalid_numbers_are_refused(self):
         Contact = self.env["contact.centre.contact"]

@@ -63,7 +63,9 @@ class TestInboxCalls(ContactCentreCase):
         self.assertEqual([m["body_text"] for m in older], [f"message {i}" for i in range(20, 60)])
 
     def test_open_marks_read_and_brings_the_panel(self):
-        self.mine.write({"unread_count": 3, "last_inbound_date": fields.Datetime.now()})
+        self.mine.write({"last_inbound_date": fields.Datetime.now()})
+        unread = self.mine.with_user(self.agent).unread_count
+        self.assertGreater(unread, 0)
         script = self.env["contact.centre.script"].create(
             {"name": "Late parcel", "content_text": "Sorry for the delay.", "trigger_keywords": "late"}
         )
@@ -78,7 +80,19 @@ class TestInboxCalls(ContactCentreCase):
             }
         )
         details = self.env["contact.centre.thread"].with_user(self.agent).browse(self.mine.id).inbox_open()
-        self.assertEqual(self.mine.unread_count, 0)
+        self.assertEqual(self.mine.with_user(self.agent).unread_count, 0)
+        # Unread is per user: the agent reading it leaves the supervisor's count, and the other way round.
+        self.assertEqual(self.mine.with_user(self.supervisor).unread_count, unread)
+        self.env["contact.centre.thread"].with_user(self.supervisor).browse(self.mine.id).inbox_open()
+        self.assertEqual(self.mine.with_user(self.supervisor).unread_count, 0)
+        self.mine.invalidate_recordset(["unread_count"])
+        self.assertEqual(
+            self.env["contact.centre.thread"]
+            .with_user(self.agent)
+            .search([("unread_count", ">", 0), ("id", "=", self.mine.id)])
+            .ids,
+            [],
+        )
         self.assertEqual(details["contact"]["whatsapp_number"], "+32470000001")
         self.assertEqual(details["scripts"], [{"id": script.id, "name": "Late parcel", "text": "Sorry for the delay."}])
         greeting = next(t for t in details["templates"] if t["name"] == "Greeting")

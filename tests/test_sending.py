@@ -67,7 +67,7 @@ class TestSending(SimulatorMixin, ContactCentreData, HttpCase):
         self.template.approval_status = "pending"
         with self.assertRaisesRegex(UserError, "not approved"):
             thread._send_message(template=self.template)
-        self.contact._set_opt_in("whatsapp", False, "manual")
+        self.contact._set_opt_in("whatsapp", False, "agent")
         with self.assertRaisesRegex(UserError, "opted out"):
             self.whatsapp_thread()._send_message(text="hi")
 

@@ -1,1 +1,2 @@
 from . import contact_centre_composer
+from . import contact_centre_consent_wizard

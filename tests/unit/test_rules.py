@@ -212,3 +212,15 @@ def test_meta_components():
         {"type": "body", "parameters": [{"type": "text", "text": "Ann"}, {"type": "text", "text": "42"}]},
         {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "abc"}]},
     ]
+
+
+def test_failures_are_explained_in_words():
+    from tools.errors import NOT_ON_WHATSAPP, OPTED_OUT, REFUSED, UNKNOWN, WINDOW, explain
+
+    assert explain("meta", 131026) is NOT_ON_WHATSAPP
+    assert explain("meta", "131047") is WINDOW
+    assert explain("twilio", "21610") is OPTED_OUT
+    assert explain("custom", "refused") is REFUSED
+    assert explain("infobip", "nonsense") is UNKNOWN
+    assert explain(None, None) is UNKNOWN
+    assert explain("meta", "131026").todo

@@ -1,0 +1,78 @@
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+
+class ContactCentreThreadSeen(models.Model):
+    """How far one user has read one conversation: unread counts are per user (a supervisor
+    looking at a conversation does not clear its agent's unread messages)."""
+
+    _name = "contact.centre.thread.seen"
+    _description = "Conversation Read Marker"
+
+    thread_id = fields.Many2one("contact.centre.thread", required=True, ondelete="cascade")
+    user_id = fields.Many2one("res.users", required=True, ondelete="cascade")
+    seen_message_id = fields.Integer("Last Message Seen", help="Messages of the conversation up to this id are read.")
+
+    _thread_user_uniq = models.Constraint("UNIQUE(thread_id, user_id)", "One read marker per user and conversation.")
+
+    @api.model
+    def _mark_seen(self, threads, user):
+        """``user`` has read ``threads`` up to their latest message (one statement, concurrent-safe)."""
+        if not threads:
+            return
+        self.env["contact.centre.message"].flush_model(["thread_id"])
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO contact_centre_thread_seen
+                          (thread_id, user_id, seen_message_id, create_uid, write_uid, create_date, write_date)
+                   SELECT thread.id, %(user)s, COALESCE(MAX(message.id), 0), %(user)s, %(user)s,
+                          now() at time zone 'UTC', now() at time zone 'UTC'
+                     FROM contact_centre_thread thread
+                LEFT JOIN contact_centre_message message ON message.thread_id = thread.id
+                    WHERE thread.id IN %(threads)s
+                 GROUP BY thread.id
+              ON CONFLICT (thread_id, user_id) DO UPDATE
+                      SET seen_message_id = GREATEST(contact_centre_thread_seen.seen_message_id,
+                                                     EXCLUDED.seen_message_id),
+                          write_date = EXCLUDED.write_date""",
+                user=user.id,
+                threads=tuple(threads.ids),
+            )
+        )
+        self.invalidate_model()
+        self.env["contact.centre.thread"].invalidate_model(["unread_count"])
+        self.env["contact.centre.contact"].invalidate_model(["unread_count"])
+
+    @api.model
+    def _unread_counts(self, threads, user):
+        """{thread id: inbound messages ``user`` has not read} for ``threads``, in one query."""
+        if not threads.ids:
+            return {}
+        self.env["contact.centre.message"].flush_model(["thread_id", "direction"])
+        self.flush_model()
+        rows = self.env.execute_query(
+            SQL(
+                """SELECT message.thread_id, COUNT(*)
+                     FROM contact_centre_message message
+                LEFT JOIN contact_centre_thread_seen seen
+                       ON seen.thread_id = message.thread_id AND seen.user_id = %(user)s
+                    WHERE message.thread_id IN %(threads)s AND message.direction = 'inbound'
+                      AND message.id > COALESCE(seen.seen_message_id, 0)
+                 GROUP BY message.thread_id""",
+                user=user.id,
+                threads=tuple(threads.ids),
+            )
+        )
+        return dict(rows)
+
+    @api.model
+    def _unread_thread_query(self, user):
+        """SQL of the ids of the conversations with inbound messages ``user`` has not read."""
+        return SQL(
+            """SELECT message.thread_id
+                 FROM contact_centre_message message
+            LEFT JOIN contact_centre_thread_seen seen
+                   ON seen.thread_id = message.thread_id AND seen.user_id = %s
+                WHERE message.direction = 'inbound' AND message.id > COALESCE(seen.seen_message_id, 0)""",
+            user.id,
+        )
