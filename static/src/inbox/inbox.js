@@ -1,11 +1,13 @@
 import { Component, onMounted, onWillStart, onWillUnmount, useRef, useState } from "@odoo/owl";
 import { _t } from "@web/core/l10n/translation";
-import { deserializeDateTime } from "@web/core/l10n/dates";
+import { deserializeDateTime, formatDate, formatDateTime } from "@web/core/l10n/dates";
+import { localization } from "@web/core/l10n/localization";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { debounce } from "@web/core/utils/timing";
 import { user } from "@web/core/user";
 import { standardActionServiceProps } from "@web/webclient/actions/action_service";
+import { formatWhatsappText } from "./format";
 
 const THREAD_MODEL = "contact.centre.thread";
 const MESSAGE_MODEL = "contact.centre.message";
@@ -21,6 +23,7 @@ export class ContactCentreInbox extends Component {
         this.action = useService("action");
         this.notification = useService("notification");
         this.busService = useService("bus_service");
+        this.listRef = useRef("list");
         this.threadRef = useRef("thread");
         this.textRef = useRef("text");
         this.state = useState({
@@ -30,6 +33,7 @@ export class ContactCentreInbox extends Component {
             conversations: [],
             hasMore: false,
             active: null,
+            focusedId: null,
             messages: [],
             hasOlder: false,
             composer: this.emptyComposer(),
@@ -48,6 +52,7 @@ export class ContactCentreInbox extends Component {
 
         onWillStart(() => this.loadConversations());
         onMounted(() => {
+            this.focusConversation(this.focusTargetId);
             this.busService.subscribe("contact_centre/thread", this.onThreadNotification);
             this.busService.subscribe("contact_centre/assigned", this.onAssigned);
             this.clock = setInterval(() => (this.state.now = luxon.DateTime.now()), 30000);
@@ -100,15 +105,50 @@ export class ContactCentreInbox extends Component {
         }
     }
 
+    /** The row Tab reaches in the list (the others are reached with the arrows). */
+    get focusTargetId() {
+        const ids = this.state.conversations.map((c) => c.id);
+        for (const id of [this.state.focusedId, this.state.active?.id]) {
+            if (ids.includes(id)) {
+                return id;
+            }
+        }
+        return ids[0];
+    }
+
+    focusConversation(threadId) {
+        const row = this.listRef.el?.querySelector(`.o_cc_conversation[data-thread-id="${threadId}"]`);
+        if (row) {
+            this.state.focusedId = threadId;
+            row.focus();
+        }
+    }
+
+    /** Listbox keys: ↑/↓ (Home/End) move the focus through the conversations, Enter opens the focused one. */
     onListKeydown(ev) {
-        if (!["ArrowDown", "ArrowUp"].includes(ev.key) || !this.state.conversations.length) {
+        const ids = this.state.conversations.map((c) => c.id);
+        const row = ev.target.closest(".o_cc_conversation");
+        if (!ids.length) {
             return;
         }
-        ev.preventDefault();
-        const ids = this.state.conversations.map((c) => c.id);
-        const index = ids.indexOf(this.state.active?.id);
-        const next = ev.key === "ArrowDown" ? Math.min(index + 1, ids.length - 1) : Math.max(index - 1, 0);
-        this.openConversation(ids[next]);
+        if (["Enter", " "].includes(ev.key)) {
+            if (row) {
+                ev.preventDefault();
+                this.openConversation(parseInt(row.dataset.threadId));
+            }
+            return;
+        }
+        const index = row ? ids.indexOf(parseInt(row.dataset.threadId)) : ids.indexOf(this.focusTargetId);
+        const next = {
+            ArrowDown: row ? Math.min(index + 1, ids.length - 1) : index,
+            ArrowUp: row ? Math.max(index - 1, 0) : index,
+            Home: 0,
+            End: ids.length - 1,
+        }[ev.key];
+        if (next !== undefined) {
+            ev.preventDefault();
+            this.focusConversation(ids[next]);
+        }
     }
 
     matchesFilter(conversation) {
@@ -378,15 +418,28 @@ export class ContactCentreInbox extends Component {
 
     // Display helpers
 
-    formatTime(value, withDate = false) {
+    formatText(text) {
+        return formatWhatsappText(text);
+    }
+
+    /**
+     * In the user's language and formats: today the time only (the user's time format without
+     * seconds), before today the date (and the time too when `withTime`).
+     */
+    formatTime(value, { withTime = false } = {}) {
         if (!value) {
             return "";
         }
         const date = deserializeDateTime(value);
-        if (withDate && !date.hasSame(this.state.now, "day")) {
-            return date.toFormat("dd/MM HH:mm");
+        const time = formatDateTime(date, { format: localization.timeFormat.replace(/[:.]ss/, "") });
+        if (date.hasSame(this.state.now, "day")) {
+            return time;
         }
-        return date.toFormat("HH:mm");
+        return withTime ? `${formatDate(date)} ${time}` : formatDate(date);
+    }
+
+    fullTime(value) {
+        return value ? formatDateTime(deserializeDateTime(value)) : "";
     }
 
     statusTitle(message) {
@@ -399,6 +452,29 @@ export class ContactCentreInbox extends Component {
         const buttons = (action.buttons || []).map((button) => button.reply?.title);
         const rows = (action.sections || []).flatMap((section) => (section.rows || []).map((row) => row.title));
         return [...buttons, ...rows].filter(Boolean);
+    }
+
+    /** The contact panel's channels; the opt-in state only shows where the contact has a number. */
+    get contactChannels() {
+        const contact = this.state.active.contact;
+        return [
+            {
+                key: "whatsapp",
+                label: _t("WhatsApp"),
+                number: contact.whatsapp_number,
+                optedIn: contact.opt_in_whatsapp,
+            },
+            {
+                key: "sms",
+                label: _t("SMS"),
+                number: contact.sms_number || contact.whatsapp_number,
+                optedIn: contact.opt_in_sms,
+            },
+        ];
+    }
+
+    optInLabel(channel) {
+        return channel.optedIn ? _t("opted in") : _t("opted out");
     }
 
     isImage(attachment) {
