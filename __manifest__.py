@@ -32,6 +32,7 @@
         "views/res_users_views.xml",
         "wizards/contact_centre_composer_views.xml",
         "wizards/contact_centre_consent_wizard_views.xml",
+        "wizards/contact_centre_campaign_schedule_views.xml",
         "views/res_config_settings_views.xml",
         "views/contact_centre_inbox_action.xml",
         "views/contact_centre_menus.xml",

@@ -54,7 +54,7 @@ def setup(env, simulator_url, count, rate_limit):
     for start in range(0, count, 5000):
         ids += Contact.create(
             [
-                {"name": f"Contact {i}", "whatsapp_number": f"+32470{i:06d}"}
+                {"name": f"Contact {i}", "whatsapp_number": f"+32470{i:06d}", "opt_in_whatsapp": True}
                 for i in range(start, min(count, start + 5000))
             ]
         ).ids

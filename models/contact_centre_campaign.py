@@ -10,7 +10,7 @@ from odoo.fields import Domain
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
-from ..tools.keywords import match_keyword
+from ..tools.keywords import OPT_OUT_WORDS, match_keyword, normalize, opt_command, parse_keywords
 from ..tools.phone import timezone_of
 from ..tools.providers import CONFIG, RECIPIENT, RETRY, OutboundMessage, SendResult
 from ..tools.segments import sms_info
@@ -30,6 +30,12 @@ CAMPAIGN_STATES = [
 
 BATCH_SIZE = 1000
 RETRY_DELAY = timedelta(minutes=1)
+# The shape of an E.164 number, as PostgreSQL regular expression.
+E164_SQL = r"^\+[1-9][0-9]{6,14}$"
+# A recipient's number on its channel (SMS goes to the WhatsApp number when there is no SMS one).
+NUMBER_SQL = (
+    "CASE WHEN {channel} = 'whatsapp' THEN {c}.whatsapp_number ELSE COALESCE({c}.sms_number, {c}.whatsapp_number) END"
+)
 
 
 class ContactCentreCampaign(models.Model):
@@ -62,7 +68,16 @@ class ContactCentreCampaign(models.Model):
         "Contacts",
     )
     filter_domain = fields.Char(
-        "Also Send To", help="A filter on contacts that widens the audience (each contact still gets one message)."
+        "Also send to contacts matching",
+        help="A filter on contacts that widens the audience (each contact still gets one message). "
+        "Empty: no filter, only the listed contacts; never the whole database.",
+    )
+    has_filter = fields.Boolean(compute="_compute_has_filter")
+    audience_count = fields.Integer(
+        "Audience",
+        compute="_compute_audience_count",
+        help="Contacts the campaign goes to: the listed ones and those the filter matches, in the campaign's "
+        "company, each once, before exclusions (opted out, no number, a number another contact has).",
     )
     template_id = fields.Many2one(
         "contact.centre.template", "Template", domain="[('channel', 'in', (channel, False))]", tracking=True
@@ -94,7 +109,9 @@ class ContactCentreCampaign(models.Model):
     cc_message_ids = fields.One2many(
         "contact.centre.message", "campaign_id", "Campaign Messages", help="Every message this campaign sent."
     )
-    recipient_count = fields.Integer("Recipients", compute="_compute_statistics")
+    recipient_count = fields.Integer(
+        "Recipients", compute="_compute_statistics", help="Recipients of the campaign, the excluded ones not counted."
+    )
     excluded_count = fields.Integer("Excluded", compute="_compute_statistics")
     sent_count = fields.Integer("Sent", compute="_compute_statistics")
     delivered_count = fields.Integer("Delivered", compute="_compute_statistics")
@@ -156,7 +173,8 @@ class ContactCentreCampaign(models.Model):
             campaign.progress = 100.0 * done / total if total else 0.0
 
     def _reply_and_opt_out_counts(self):
-        """Contacts who wrote back after their campaign message, and who opted out of its channel after it."""
+        """Contacts who wrote back after their campaign message (an opt-out command such as STOP is
+        not a reply), and who opted out of its channel after it."""
         if not self.ids:
             return {}, {}
         for model in ("contact.centre.campaign.recipient", "contact.centre.message", "contact.centre.contact"):
@@ -168,7 +186,8 @@ class ContactCentreCampaign(models.Model):
                        COUNT(*) FILTER (WHERE EXISTS (
                            SELECT 1 FROM contact_centre_message i
                             WHERE i.contact_id = r.contact_id AND i.direction = 'inbound'
-                              AND i.message_timestamp > m.message_timestamp)),
+                              AND i.message_timestamp > m.message_timestamp
+                              AND COALESCE(i.body_text, '') <> ALL(%(opt_outs)s::text[]))),
                        COUNT(*) FILTER (WHERE (m.channel = 'whatsapp' AND NOT c.opt_in_whatsapp
                                                AND c.opt_in_whatsapp_date > m.message_timestamp)
                                            OR (m.channel = 'sms' AND NOT c.opt_in_sms
@@ -176,15 +195,56 @@ class ContactCentreCampaign(models.Model):
                   FROM contact_centre_campaign_recipient r
                   JOIN contact_centre_message m ON m.id = r.message_id
                   JOIN contact_centre_contact c ON c.id = r.contact_id
-                 WHERE r.campaign_id IN %s
+                 WHERE r.campaign_id IN %(campaigns)s
               GROUP BY r.campaign_id
                 """,
-                tuple(self.ids),
+                campaigns=tuple(self.ids),
+                opt_outs=self._opt_out_replies(),
             )
         )
         return {row[0]: row[1] for row in rows}, {row[0]: row[2] for row in rows}
 
-    @api.depends("template_id", "sms_template_id", "channel", "contact_ids", "sms_segment_cost")
+    def _opt_out_replies(self):
+        """The texts of the replies to these campaigns that are opt-out commands (``opt_command``,
+        with the configured words, as the inbound rules read them): the distinct short replies are
+        read in one query (no more word characters than the longest opt-out word) and checked here."""
+        extra_out = parse_keywords(self.env["ir.config_parameter"].sudo().get_param("contact_centre.opt_out_words", ""))
+        longest = max(len(normalize(word)) for word in (*OPT_OUT_WORDS, *extra_out))
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT DISTINCT i.body_text
+                  FROM contact_centre_campaign_recipient r
+                  JOIN contact_centre_message m ON m.id = r.message_id
+                  JOIN contact_centre_message i ON i.contact_id = r.contact_id AND i.direction = 'inbound'
+                                               AND i.message_timestamp > m.message_timestamp
+                 WHERE r.campaign_id IN %s AND length(regexp_replace(i.body_text, '\\W+', '', 'g')) <= %s
+                """,
+                tuple(self.ids),
+                longest,
+            )
+        )
+        return [text for (text,) in rows if opt_command(text, extra_out=extra_out) == "opt_out"]
+
+    @api.depends("filter_domain")
+    def _compute_has_filter(self):
+        for campaign in self:
+            campaign.has_filter = bool(campaign._filter_domain())
+
+    @api.depends("contact_ids", "filter_domain", "company_id", "user_id")
+    def _compute_audience_count(self):
+        """One COUNT over ``_audience_query`` per campaign: the contacts are never loaded."""
+        self.flush_model(["contact_ids", "company_id", "user_id", "filter_domain"])
+        for campaign in self:
+            [(count,)] = self.env.execute_query(
+                SQL(
+                    "SELECT COUNT(*) FROM contact_centre_contact WHERE id IN %s",
+                    campaign._audience_query(),
+                )
+            )
+            campaign.audience_count = count
+
+    @api.depends("template_id", "sms_template_id", "channel", "audience_count", "sms_segment_cost")
     def _compute_sms_estimate(self):
         for campaign in self:
             template = campaign.template_id if campaign.channel == "sms" else campaign.sms_template_id
@@ -194,14 +254,29 @@ class ContactCentreCampaign(models.Model):
                 text = template._render_preview(template._render_values(sample))
             segments = sms_info(text).segments
             campaign.sms_segments = segments
-            sms_contacts = len(campaign.contact_ids) if campaign.channel == "sms" else 0
+            sms_contacts = campaign.audience_count if campaign.channel == "sms" else 0
             campaign.sms_cost_estimate = segments * sms_contacts * campaign.sms_segment_cost
 
     # Lifecycle
 
+    def action_confirm_schedule(self):
+        """The Schedule button: check the campaign, then ask "Send to N contacts?" (N its real audience)."""
+        self.ensure_one()
+        self._check_ready()
+        self._check_audience()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Schedule the Campaign"),
+            "res_model": "contact.centre.campaign.schedule",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_campaign_id": self.id},
+        }
+
     def action_schedule(self):
         for campaign in self:
             campaign._check_ready()
+            campaign._check_audience()
         now = fields.Datetime.now()
         for campaign in self:
             campaign.write(
@@ -251,14 +326,37 @@ class ContactCentreCampaign(models.Model):
         return action
 
     def action_view_recipients(self):
+        """The recipients the Recipients button counts: the excluded ones are not among them."""
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
-            "name": self.env._("Recipients"),
+            "name": self.env._("Recipients (excluded not shown)"),
             "res_model": "contact.centre.campaign.recipient",
             "view_mode": "list",
-            "domain": [("campaign_id", "=", self.id)],
+            "domain": self._recipients_domain(excluded=False),
         }
+
+    def action_view_excluded(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Excluded Recipients"),
+            "res_model": "contact.centre.campaign.recipient",
+            "view_mode": "list",
+            "domain": self._recipients_domain(excluded=True),
+            "context": {"search_default_group_reason": 1},
+        }
+
+    def action_add_filter(self):
+        """Start a filter with a rule that matches nobody until it is filled in (contacts with one of
+        the tags to choose): an empty filter is never "every contact"."""
+        self.ensure_one()
+        self.filter_domain = "[('category_id', 'in', [])]"
+        return True
+
+    def _recipients_domain(self, excluded):
+        """The recipients the statistics count as such (``recipient_count``), or the excluded ones."""
+        return [("campaign_id", "=", self.id), ("state", "=" if excluded else "!=", "excluded")]
 
     def _check_ready(self):
         self.ensure_one()
@@ -275,6 +373,18 @@ class ContactCentreCampaign(models.Model):
                 raise UserError(self.env._("The template %(name)s is not approved by Meta yet.", name=template.name))
             if not self._config_for(channel):
                 raise UserError(self.env._("Choose the %(channel)s provider of the campaign.", channel=channel))
+
+    def _check_audience(self):
+        self.ensure_one()
+        self.invalidate_recordset(["audience_count"])  # never a count from before the last changes
+        if not self.audience_count:
+            raise UserError(
+                self.env._(
+                    "The campaign %(name)s would be sent to 0 contacts: add contacts to it, or a filter that "
+                    "matches some (an empty filter adds nobody).",
+                    name=self.name,
+                )
+            )
 
     def _dispatch_cron(self):
         return self.env.ref("contact_centre.ir_cron_contact_centre_campaign_dispatch")
@@ -299,14 +409,59 @@ class ContactCentreCampaign(models.Model):
         apply, contacts of other companies never join). An empty filter adds nobody: only what
         is listed plus an explicitly set filter is the audience, never the whole database."""
         self.ensure_one()
-        Contact = (
-            self.env["contact.centre.contact"].with_user(self.user_id or self.create_uid).with_company(self.company_id)
-        )
-        domain = Domain("campaign_ids", "in", self.id)
+        user = (self.user_id or self.create_uid or self.env.user)._origin
+        Contact = self.env["contact.centre.contact"].with_user(user).with_company(self.company_id._origin)
+        if isinstance(self.id, int):
+            domain = Domain("campaign_ids", "in", self.id)
+        else:  # a campaign being edited (form): its contacts as listed on screen
+            domain = Domain("id", "in", self.contact_ids._origin.ids)
         filter_domain = self._filter_domain()
         if filter_domain:
             domain |= Domain(filter_domain)
-        return Contact._search(domain & Domain("company_id", "=", self.company_id.id)).subselect()
+        return Contact._search(domain & Domain("company_id", "=", self.company_id._origin.id)).subselect()
+
+    def _audience_preview(self):
+        """What Schedule tells before sending, in one query over ``_audience_query``: the audience
+        (each contact once) and, of it, who the campaign would already exclude: no valid number on
+        the channel, opted out of it, or a number another contact of the audience has on it."""
+        self.ensure_one()
+        self.flush_model()
+        self.env["contact.centre.contact"].flush_model()
+        preferred = self.channel == "both"
+        [(audience, no_number, opted_out, duplicates)] = self.env.execute_query(
+            SQL(
+                """
+                WITH routed AS (
+                    SELECT c.*, CASE
+                               WHEN %(fallback)s AND base.channel = 'whatsapp'
+                                    AND (c.whatsapp_number IS NULL OR NOT c.marketing_whatsapp)
+                                    AND c.sms_number IS NOT NULL AND c.marketing_sms THEN 'sms'
+                               ELSE base.channel END AS route
+                      FROM contact_centre_contact c,
+                           LATERAL (SELECT CASE WHEN %(preferred)s THEN c.preferred_channel
+                                                ELSE %(channel)s END AS channel) AS base
+                     WHERE c.id IN %(audience)s
+                ), reach AS (
+                    SELECT route, %(number)s AS number,
+                           CASE WHEN route = 'whatsapp' THEN marketing_whatsapp ELSE marketing_sms END AS opted_in
+                      FROM routed c
+                )
+                SELECT COUNT(*),
+                       COUNT(*) FILTER (WHERE COALESCE(number, '') !~ %(e164)s),
+                       COUNT(*) FILTER (WHERE number ~ %(e164)s AND NOT opted_in),
+                       COUNT(*) FILTER (WHERE number ~ %(e164)s AND opted_in)
+                           - COUNT(DISTINCT (route, number)) FILTER (WHERE number ~ %(e164)s AND opted_in)
+                  FROM reach
+                """,
+                fallback=self.sms_fallback and self.channel != "sms",
+                preferred=preferred,
+                channel=self.channel if not preferred else "whatsapp",
+                audience=self._audience_query(),
+                number=SQL(NUMBER_SQL.format(channel="route", c="c")),
+                e164=E164_SQL,
+            )
+        )
+        return {"audience": audience, "no_number": no_number, "opted_out": opted_out, "duplicates": duplicates}
 
     def _filter_domain(self):
         """The saved filter as a domain; empty (``[]``, "Match all records") means no filter."""
@@ -337,7 +492,8 @@ class ContactCentreCampaign(models.Model):
         self.audience_ready = True
 
     def _assign_channels_and_exclusions(self):
-        """Channel of each pending recipient (preferred one for Both, SMS fallback), then exclusions."""
+        """Channel of each pending recipient (preferred one for Both, SMS fallback), then exclusions,
+        then the duplicates: one message per number and channel, whatever the contacts sharing it."""
         preferred = self.channel == "both"
         self.env.execute_query(
             SQL(
@@ -359,7 +515,7 @@ class ContactCentreCampaign(models.Model):
                     UPDATE contact_centre_campaign_recipient r SET channel = 'sms'
                       FROM contact_centre_contact c
                      WHERE c.id = r.contact_id AND r.campaign_id = %s AND r.state = 'pending' AND r.channel = 'whatsapp'
-                       AND (c.whatsapp_number IS NULL OR NOT c.opt_in_whatsapp) AND c.sms_number IS NOT NULL AND c.opt_in_sms
+                       AND (c.whatsapp_number IS NULL OR NOT c.marketing_whatsapp) AND c.sms_number IS NOT NULL AND c.marketing_sms
                     """,
                     self.id,
                 )
@@ -378,12 +534,36 @@ class ContactCentreCampaign(models.Model):
                            ELSE 'opted_out' END
                   FROM contact_centre_contact c
                  WHERE c.id = r.contact_id AND r.campaign_id = %s AND r.state = 'pending'
-                   AND (   (r.channel = 'whatsapp' AND (c.whatsapp_number IS NULL OR NOT c.opt_in_whatsapp))
-                        OR (r.channel = 'sms' AND (COALESCE(c.sms_number, c.whatsapp_number) IS NULL OR NOT c.opt_in_sms))
+                   AND (   (r.channel = 'whatsapp' AND (c.whatsapp_number IS NULL OR NOT c.marketing_whatsapp))
+                        OR (r.channel = 'sms' AND (COALESCE(c.sms_number, c.whatsapp_number) IS NULL OR NOT c.marketing_sms))
                         OR COALESCE(CASE WHEN r.channel = 'whatsapp' THEN c.whatsapp_number
                                          ELSE COALESCE(c.sms_number, c.whatsapp_number) END, '') !~ '^\\+[1-9][0-9]{6,14}$')
                 """,
                 self.id,
+            )
+        )
+        self._exclude_duplicate_numbers()
+
+    def _exclude_duplicate_numbers(self):
+        """Contacts sharing a number on the same channel (two contacts of the company with one
+        WhatsApp number, say) get one message: the first contact keeps it (one already handed over
+        first of all), the other pending ones are excluded, in one statement."""
+        self.env.execute_query(
+            SQL(
+                """
+                UPDATE contact_centre_campaign_recipient r
+                   SET state = 'excluded', exclusion_reason = 'duplicate_number'
+                  FROM (SELECT d.id, ROW_NUMBER() OVER (
+                                   PARTITION BY d.channel, %(number)s
+                                   ORDER BY d.state = 'pending', d.contact_id) AS rank
+                          FROM contact_centre_campaign_recipient d
+                          JOIN contact_centre_contact c ON c.id = d.contact_id
+                         WHERE d.campaign_id = %(campaign)s AND d.state != 'excluded' AND d.channel IS NOT NULL
+                       ) AS ranked
+                 WHERE ranked.id = r.id AND ranked.rank > 1 AND r.state = 'pending'
+                """,
+                number=SQL(NUMBER_SQL.format(channel="d.channel", c="c")),
+                campaign=self.id,
             )
         )
 
@@ -520,6 +700,7 @@ class ContactCentreCampaign(models.Model):
             )
         messages = self.env["contact.centre.message"].create(values)
         self._link_messages(recipients, messages)
+        self._touch_conversations(messages)
         return messages
 
     def _link_messages(self, recipients, messages):
@@ -536,6 +717,59 @@ class ContactCentreCampaign(models.Model):
             )
         )
         recipients.invalidate_recordset(["message_id"])
+
+    def _touch_conversations(self, messages):
+        """What every outbound message does to its conversation (latest time and preview) and to
+        its contact (latest outbound and activity), for a whole batch in two statements: a campaign
+        message is the latest of its conversation, whose list shows its text and time (a conversation
+        holding only campaign messages included)."""
+        if not messages:
+            return
+        Thread, Contact = self.env["contact.centre.thread"], self.env["contact.centre.contact"]
+        thread_fields, contact_fields = (
+            ["last_message_date", "last_message_preview"],
+            ["last_outbound_date", "last_message_date"],
+        )
+        Thread.flush_model(thread_fields)
+        Contact.flush_model(contact_fields)
+        latest = {}
+        for message in messages:  # one message per conversation in a batch; the latest one if ever not
+            when = message.message_timestamp
+            if message.thread_id.id not in latest or latest[message.thread_id.id][0] <= when:
+                latest[message.thread_id.id] = (when, message.preview, message.contact_id.id)
+        self.env.execute_query(
+            SQL(
+                """
+                UPDATE contact_centre_thread AS thread
+                   SET last_message_date = latest.date, last_message_preview = latest.preview,
+                       write_date = now() at time zone 'UTC', write_uid = %s
+                  FROM (VALUES %s) AS latest(id, date, preview)
+                 WHERE thread.id = latest.id
+                   AND (thread.last_message_date IS NULL OR thread.last_message_date <= latest.date)
+                """,
+                self.env.uid,
+                SQL(", ").join(
+                    SQL("(%s, %s::timestamp, %s)", thread_id, when, preview)
+                    for thread_id, (when, preview, _contact_id) in latest.items()
+                ),
+            )
+        )
+        self.env.execute_query(
+            SQL(
+                """
+                UPDATE contact_centre_contact AS contact
+                   SET last_outbound_date = GREATEST(contact.last_outbound_date, latest.date),
+                       last_message_date = GREATEST(contact.last_message_date, latest.date)
+                  FROM (SELECT id, MAX(date) AS date FROM (VALUES %s) AS batch(id, date) GROUP BY id) AS latest
+                 WHERE contact.id = latest.id
+                """,
+                SQL(", ").join(
+                    SQL("(%s, %s::timestamp)", contact_id, when) for when, _preview, contact_id in latest.values()
+                ),
+            )
+        )
+        messages.thread_id.invalidate_recordset([*thread_fields, "write_date", "write_uid"])
+        messages.contact_id.invalidate_recordset(contact_fields)
 
     def _threads_for(self, recipients):
         """{(contact id, channel): conversation} for the recipients, creating the missing ones at once."""

@@ -11,9 +11,10 @@ RECIPIENT_STATES = [
 ]
 
 EXCLUSION_REASONS = [
-    ("opted_out", "Opted out of the channel"),
+    ("opted_out", "No marketing consent on the channel"),
     ("no_number", "No number for the channel"),
     ("invalid_number", "Invalid number"),
+    ("duplicate_number", "Another contact with this number is in the campaign"),
 ]
 
 

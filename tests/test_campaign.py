@@ -6,6 +6,7 @@ from freezegun import freeze_time
 from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from ..tools.simulator.control import configure, sent_messages
 from .common import ContactCentreCase, SimulatorMixin
@@ -34,11 +35,21 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         )
         cls.sms_template = Template.create({"name": "Promo SMS", "channel": "sms", "body_text": "Hi {{name}}, 20% off"})
         Contact = cls.env["contact.centre.contact"]
-        cls.ana = Contact.create({"name": "Ana", "whatsapp_number": "+32470100001", "sms_number": "+32470100001"})
-        cls.ben = Contact.create({"name": "Ben", "whatsapp_number": "+32470100002"})
-        cls.cid = Contact.create({"name": "Cid", "sms_number": "+32470100003", "preferred_channel": "sms"})
+        # Campaigns need marketing consent: recorded as an import gives it.
+        consent = {"opt_in_whatsapp": True, "opt_in_sms": True}
+        cls.ana = Contact.create(
+            {"name": "Ana", "whatsapp_number": "+32470100001", "sms_number": "+32470100001", **consent}
+        )
+        cls.ben = Contact.create({"name": "Ben", "whatsapp_number": "+32470100002", **consent})
+        cls.cid = Contact.create({"name": "Cid", "sms_number": "+32470100003", "preferred_channel": "sms", **consent})
         cls.dan = Contact.create(
-            {"name": "Dan", "whatsapp_number": "+32470100004", "opt_in_whatsapp": False, "sms_number": "+32470100004"}
+            {
+                "name": "Dan",
+                "whatsapp_number": "+32470100004",
+                "opt_in_whatsapp": False,
+                "opt_in_sms": True,
+                "sms_number": "+32470100004",
+            }
         )
         cls.eve = Contact.create({"name": "Eve"})
 
@@ -60,6 +71,13 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
     def run_cron(self):
         """What the dispatch cron runs (its own cursor would not see this test's uncommitted data)."""
         self.env["contact.centre.campaign"]._process_dispatch()
+
+    def opt_out_later(self, contact, minutes=1):
+        """``contact`` sends STOP on WhatsApp ``minutes`` after the campaign message (its consent
+        event is dated then: the statistics count opt-outs that follow the message)."""
+        with freeze_time(fields.Datetime.add(fields.Datetime.now(), minutes=minutes)):
+            contact._set_opt_in("whatsapp", False, "keyword")
+            contact.flush_recordset()
 
     def recipients(self, campaign):
         return {r.contact_id.name: (r.state, r.exclusion_reason or r.channel) for r in campaign.recipient_ids}
@@ -100,8 +118,7 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
                 "message_timestamp": fields.Datetime.add(message.message_timestamp, minutes=1),
             }
         )
-        self.ben._set_opt_in("whatsapp", False, "keyword")
-        self.ben.opt_in_whatsapp_date = fields.Datetime.add(fields.Datetime.now(), minutes=1)
+        self.opt_out_later(self.ben)
         campaign.invalidate_recordset()
         self.assertEqual(
             (campaign.read_count, campaign.delivered_count, campaign.replied_count, campaign.opted_out_count),
@@ -234,3 +251,165 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         self.run_cron()
         bodies = sorted(m["body"]["Body"] for m in sent_messages(self.simulator_url))
         self.assertEqual(bodies, ["Hi Ana, 20% off", "Hi Cid, 20% off"])
+
+    # Issue #11: an empty audience, conversations, one message per number, statistics.
+
+    def share_number(self, contact, field, number):
+        """Give ``contact`` a number another contact has, as contacts made before numbers were unique
+        per company, or imported, may (the ORM refuses it now)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL("UPDATE contact_centre_contact SET %s = %s WHERE id = %s", SQL.identifier(field), number, contact.id)
+        )
+        contact.invalidate_recordset([field])
+
+    def test_an_empty_audience_is_refused_and_schedule_counts_the_real_audience(self):
+        empty = self.campaign(contact_ids=[], filter_domain="[]")
+        self.assertEqual(empty.audience_count, 0)
+        self.assertFalse(empty.has_filter)
+        with self.assertRaisesRegex(UserError, "0 contacts"):
+            empty.action_confirm_schedule()
+        with self.assertRaisesRegex(UserError, "0 contacts"):
+            empty.action_schedule()
+        self.assertEqual(empty.state, "draft")
+        # Adding a filter starts with a rule that matches nobody until it is filled in.
+        empty.action_add_filter()
+        self.assertTrue(empty.has_filter)
+        self.assertEqual(empty.audience_count, 0)
+
+        # Listed Ana and Ben, the filter matches Ben (again), Cid and a contact of another company.
+        other_company = self.env["res.company"].create({"name": "Other Company"})
+        self.env["contact.centre.contact"].create(
+            {"name": "Cid", "whatsapp_number": "+32470100099", "company_id": other_company.id}
+        )
+        ana_bis = self.env["contact.centre.contact"].create(
+            {"name": "Ana Bis", "whatsapp_number": "+32470100098", "opt_in_whatsapp": True}
+        )
+        self.share_number(ana_bis, "whatsapp_number", self.ana.whatsapp_number)
+        campaign = self.campaign(
+            contact_ids=[fields.Command.set((self.ana | self.ben | ana_bis | self.dan).ids)],
+            filter_domain="[('name', 'in', ['Ben', 'Cid'])]",
+        )
+        self.assertEqual(campaign.audience_count, 5)  # Ana, Ana Bis, Ben, Cid, Dan: each once, this company
+        action = campaign.action_confirm_schedule()
+        self.assertEqual(campaign.state, "draft")
+        wizard = self.env[action["res_model"]].with_context(action["context"]).create({})
+        self.assertEqual(wizard.summary, "Send to 5 contacts?")
+        # Known already: Cid has no WhatsApp number, Dan opted out, Ana Bis shares Ana's number.
+        self.assertEqual(
+            (wizard.no_number_count, wizard.opted_out_count, wizard.duplicate_count, wizard.excluded_count),
+            (1, 1, 1, 3),
+        )
+        wizard.action_confirm()
+        self.assertEqual(campaign.state, "scheduled")
+        self.run_cron()
+        self.assertEqual(len(campaign.recipient_ids), 5)
+        self.assertEqual(campaign.excluded_count, 3)
+        self.assertEqual(len(sent_messages(self.simulator_url)), 2)
+
+    def test_campaign_messages_update_their_conversations(self):
+        # Ana already talked with us two days ago; Ben never did.
+        old = fields.Datetime.subtract(fields.Datetime.now(), days=2)
+        thread = self.env["contact.centre.thread"]._get_or_create(self.ana, "whatsapp")
+        thread.write({"last_message_date": old, "last_message_preview": "An old question"})
+        quiet = self.env["contact.centre.thread"]._get_or_create(self.cid, "sms")  # no message at all
+        campaign = self.campaign(contact_ids=[fields.Command.set((self.ana | self.ben).ids)])
+        campaign.action_schedule()
+        Thread = type(self.env["contact.centre.thread"])
+        with patch.object(Thread, "write", autospec=True, side_effect=Thread.write) as thread_write:
+            self.run_cron()
+        self.assertFalse(thread_write.called, "conversations are updated in bulk SQL, never one ORM write each")
+        self.assertEqual(campaign.state, "done")
+        for contact in self.ana | self.ben:
+            message = campaign.cc_message_ids.filtered(lambda m, c=contact: m.contact_id == c)
+            conversation = message.thread_id
+            self.assertEqual(conversation.last_message_preview, f"Hi {contact.name}, 20% off")
+            self.assertEqual(conversation.last_message_date, message.message_timestamp)
+            self.assertEqual(contact.last_outbound_date, message.message_timestamp)
+            self.assertEqual(contact.last_message_date, message.message_timestamp)
+        self.assertEqual(thread, self.ana.thread_ids)
+        # Conversations holding only campaign messages sort with the others, by their time.
+        ordered = self.env["contact.centre.thread"].search(
+            [("id", "in", (self.ana | self.ben | self.cid).thread_ids.ids)]
+        )
+        self.assertEqual(ordered[-1], quiet)
+        # An older message of a conversation never takes the place of a newer one.
+        later = fields.Datetime.add(fields.Datetime.now(), hours=1)
+        thread.write({"last_message_date": later, "last_message_preview": "Newer"})
+        campaign._touch_conversations(campaign.cc_message_ids.filtered(lambda m: m.thread_id == thread))
+        self.assertEqual((thread.last_message_date, thread.last_message_preview), (later, "Newer"))
+
+    def test_one_message_per_number_and_channel(self):
+        ana_bis = self.env["contact.centre.contact"].create(
+            {"name": "Ana Bis", "whatsapp_number": "+32470100098", "opt_in_whatsapp": True}
+        )
+        self.share_number(ana_bis, "whatsapp_number", self.ana.whatsapp_number)
+        cid_bis = self.env["contact.centre.contact"].create(
+            {"name": "Cid Bis", "sms_number": "+32470100097", "preferred_channel": "sms", "opt_in_sms": True}
+        )
+        self.share_number(cid_bis, "sms_number", self.cid.sms_number)
+        campaign = self.campaign(
+            channel="both",
+            contact_ids=[fields.Command.set((self.ana | ana_bis | self.ben | self.cid | cid_bis).ids)],
+        )
+        campaign.action_schedule()
+        self.run_cron()
+        self.assertEqual(
+            self.recipients(campaign),
+            {
+                "Ana": ("sent", "whatsapp"),
+                "Ana Bis": ("excluded", "duplicate_number"),
+                "Ben": ("sent", "whatsapp"),
+                "Cid": ("sent", "sms"),
+                "Cid Bis": ("excluded", "duplicate_number"),
+            },
+        )
+        self.assertEqual(
+            sorted(m["to"] for m in sent_messages(self.simulator_url)),
+            ["+32470100003", "32470100001", "32470100002"],
+        )
+        duplicate = campaign.recipient_ids.filtered(lambda r: r.contact_id == ana_bis)
+        self.assertEqual(
+            dict(duplicate._fields["exclusion_reason"].selection)[duplicate.exclusion_reason],
+            "Another contact with this number is in the campaign",
+        )
+
+    def test_recipients_button_and_replies_without_opt_outs(self):
+        campaign = self.campaign()
+        campaign.action_schedule()
+        self.run_cron()
+        Recipient = self.env["contact.centre.campaign.recipient"]
+        listed = Recipient.search(campaign.action_view_recipients()["domain"])
+        self.assertEqual(len(listed), campaign.recipient_count)
+        self.assertEqual((campaign.recipient_count, set(listed.mapped("state"))), (2, {"sent"}))
+        excluded = Recipient.search(campaign.action_view_excluded()["domain"])
+        self.assertEqual((len(excluded), campaign.excluded_count), (3, 3))
+
+        def reply(contact, text, minutes):
+            message = campaign.cc_message_ids.filtered(lambda m: m.contact_id == contact)
+            return self.env["contact.centre.message"].create(
+                {
+                    "contact_id": contact.id,
+                    "thread_id": message.thread_id.id,
+                    "channel": "whatsapp",
+                    "direction": "inbound",
+                    "status": "received",
+                    "body_text": text,
+                    "message_timestamp": fields.Datetime.add(message.message_timestamp, minutes=minutes),
+                }
+            )
+
+        reply(self.ana, "Nice, thanks!", 1)
+        reply(self.ben, " Stop! ", 1)  # an opt-out, not a reply
+        self.opt_out_later(self.ben)
+        campaign.invalidate_recordset()
+        self.assertEqual((campaign.replied_count, campaign.opted_out_count), (1, 1))
+        # A configured opt-out word, accents and case aside, is no reply either.
+        self.env["ir.config_parameter"].set_param("contact_centre.opt_out_words", "Arrêt")
+        reply(self.ben, "ARRET", 2)
+        campaign.invalidate_recordset()
+        self.assertEqual(campaign.replied_count, 1)
+        # What the contact writes afterwards is a reply.
+        reply(self.ben, "Why did I get this?", 3)
+        campaign.invalidate_recordset()
+        self.assertEqual((campaign.replied_count, campaign.replied_rate), (2, 100.0))

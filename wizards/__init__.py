@@ -1,2 +1,3 @@
 from . import contact_centre_composer
 from . import contact_centre_consent_wizard
+from . import contact_centre_campaign_schedule
