@@ -1,6 +1,11 @@
 import secrets
 
+import phonenumbers
+
 from odoo import api, fields, models, tools
+from odoo.exceptions import ValidationError
+
+from ..tools.phone import InvalidPhoneNumber, to_e164
 
 ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
 
@@ -19,7 +24,9 @@ class ContactCentreWhatsappConfig(models.Model):
     phone_number_id = fields.Char(
         "Phone Number ID", required=True, tracking=True, help="Meta's id of the number, not the number itself."
     )
-    display_phone_number = fields.Char("Phone Number", tracking=True)
+    display_phone_number = fields.Char(
+        "Phone Number", tracking=True, help="The number customers write to, with its country code; stored in E.164."
+    )
     access_token = fields.Char(
         groups=ADMIN_GROUP, copy=False, help="A permanent system-user token with whatsapp_business_messaging."
     )
@@ -28,7 +35,8 @@ class ContactCentreWhatsappConfig(models.Model):
         groups=ADMIN_GROUP,
         copy=False,
         default=lambda self: secrets.token_urlsafe(24),
-        help="Any secret string; paste the same in Meta's webhook set-up.",
+        help="A secret string Meta sends back when it checks the callback URL: copy it into the Verify token "
+        "box of your Meta app's webhook set-up (WhatsApp > Configuration). One is generated; you may replace it.",
     )
     api_version = fields.Char("Graph API Version", required=True, default="v21.0")
     api_base_url = fields.Char("API Base URL", required=True, default="https://graph.facebook.com")
@@ -52,6 +60,16 @@ class ContactCentreWhatsappConfig(models.Model):
     def _compute_template_count(self):
         for config in self:
             config.template_count = len(config.template_ids)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._normalize_phone_vals(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._normalize_phone_vals(vals)
+        return super().write(vals)
 
     def _provider_settings(self):
         return {
@@ -96,3 +114,31 @@ class ContactCentreWhatsappConfig(models.Model):
         action["domain"] = [("whatsapp_config_id", "=", self.id)]
         action["context"] = {"default_whatsapp_config_id": self.id, "default_channel": "whatsapp"}
         return action
+
+    def _normalize_phone_vals(self, vals):
+        if vals.get("display_phone_number"):
+            vals["display_phone_number"] = self._normalize_display_phone_number(vals["display_phone_number"])
+
+    @api.model
+    def _normalize_display_phone_number(self, number):
+        """``number`` in E.164, or a ValidationError. Meta's test numbers (+1 555 ...) are not
+        assigned numbers, which phonenumbers calls invalid: a number of a possible length for its
+        country code is accepted too."""
+        try:
+            return to_e164(number)
+        except InvalidPhoneNumber:
+            pass
+        text = number.strip()
+        try:
+            parsed = phonenumbers.parse("+" + text[2:] if text.startswith("00") else text)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is not None and phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        raise ValidationError(
+            self.env._(
+                "“%(number)s” is not a phone number. Enter the WhatsApp number with its country code, "
+                "e.g. +32 470 12 34 56.",
+                number=number,
+            )
+        )

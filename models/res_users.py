@@ -27,4 +27,6 @@ class ResUsers(models.Model):
     def _cc_assignable_domain(self, company):
         """Users that automatic assignment gives conversations to: those whose role is Agent (a
         supervisor or an administrator takes one only when handed it)."""
-        return self._cc_agent_domain(company) + [("all_group_ids", "not in", self.env.ref(SUPERVISOR_GROUP).ids)]
+        # Not "all_group_ids not in": a user with any group that does not imply Supervisor matches it.
+        supervisor = self.env.ref(SUPERVISOR_GROUP).ids
+        return self._cc_agent_domain(company) + [("group_ids", "not any", [("all_implied_ids", "in", supervisor)])]

@@ -9,3 +9,4 @@ from . import test_security
 from . import test_working_day
 from . import test_inbox_format_tour
 from . import test_campaign_tour
+from . import test_menus

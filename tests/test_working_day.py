@@ -61,13 +61,20 @@ class TestWorkingDay(ContactCentreCase):
         other.write({"whatsapp_config_id": self.whatsapp_config.id, "last_inbound_date": fields.Datetime.now()})
         other.with_user(self.agent2).inbox_send(text="Hello, I'm on it")
         self.assertEqual(other.assigned_agent_id, self.agent2)
-        self.env["ir.config_parameter"].set_param("contact_centre.reply_takes", "False")
+        self.env["ir.config_parameter"].set_param("contact_centre.reply_takes", False)  # unchecked in Settings
         third = self.Thread._get_or_create(
             self.env["contact.centre.contact"].create({"name": "Third", "whatsapp_number": "+32470111002"}), "whatsapp"
         )
         third.write({"whatsapp_config_id": self.whatsapp_config.id, "last_inbound_date": fields.Datetime.now()})
         third.with_user(self.agent2).inbox_send(text="Hello")
         self.assertFalse(third.assigned_agent_id)
+
+    def test_only_agents_are_assigned_automatically(self):
+        Users = self.env["res.users"]
+        assignable = Users.search(Users._cc_assignable_domain(self.env.company))
+        self.assertIn(self.agent, assignable)
+        self.assertNotIn(self.supervisor, assignable)
+        self.assertNotIn(self.admin, assignable)
 
     def test_agents_create_contacts(self):
         contact = (
@@ -80,7 +87,7 @@ class TestWorkingDay(ContactCentreCase):
         self.assertTrue(contact.opt_in_whatsapp, "service messages are allowed until the contact opts out")
 
     def test_one_number_one_contact_per_company(self):
-        with self.assertRaisesRegex(ValidationError, "already the number of Unassigned"):
+        with self.assertRaisesRegex(ValidationError, "already the number of Unassigned"), self.env.cr.savepoint():
             self.env["contact.centre.contact"].create({"name": "Twin", "sms_number": "+32470000003"})
         other_company = self.env["res.company"].create({"name": "Other"})
         twin = (
