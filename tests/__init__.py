@@ -10,3 +10,4 @@ from . import test_working_day
 from . import test_inbox_format_tour
 from . import test_campaign_tour
 from . import test_menus
+from . import test_inbox_day_tour

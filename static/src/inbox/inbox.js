@@ -1,4 +1,4 @@
-import { Component, onMounted, onWillStart, onWillUnmount, useRef, useState } from "@odoo/owl";
+import { Component, onMounted, onPatched, onWillStart, onWillUnmount, useRef, useState } from "@odoo/owl";
 import { _t } from "@web/core/l10n/translation";
 import { deserializeDateTime, formatDate, formatDateTime } from "@web/core/l10n/dates";
 import { localization } from "@web/core/l10n/localization";
@@ -12,6 +12,20 @@ import { formatWhatsappText } from "./format";
 const THREAD_MODEL = "contact.centre.thread";
 const MESSAGE_MODEL = "contact.centre.message";
 const PAGE = 40;
+const SUPERVISOR_GROUP = "contact_centre.group_contact_centre_supervisor";
+/** How close to the end of the thread (px) still counts as "reading the newest message". */
+const BOTTOM_SLACK = 40;
+
+/** The server's order of the conversation list: latest activity first (no activity last), then newest. */
+function compareConversations(a, b) {
+    const dates = (b.last_message_date || "").localeCompare(a.last_message_date || "");
+    return dates || b.id - a.id;
+}
+
+/** The agent of a row or a payload: [id, name], or false for "no agent" whatever form it comes in. */
+function agentOf(value) {
+    return Array.isArray(value) && value[0] ? value : false;
+}
 
 /** The agents' inbox: conversations on the left, the open conversation in the middle, the contact on the right. */
 export class ContactCentreInbox extends Component {
@@ -37,8 +51,20 @@ export class ContactCentreInbox extends Component {
             messages: [],
             hasOlder: false,
             composer: this.emptyComposer(),
+            errorDetails: {},
             now: luxon.DateTime.now(),
         });
+        this.isSupervisor = false;
+        /** Inbound messages already counted in an unread badge (a message announced twice counts once). */
+        this.countedInbound = new Set();
+        /** Conversations announced by the bus that the list lacks: the next insertNewConversations fetches them. */
+        this.missingThreads = new Set();
+        /** Bumped by each full load of the list: answers of older loads are dropped. */
+        this.listGeneration = 0;
+        this.openRequest = 0;
+        /** What the thread's scroll does once OWL has drawn the messages: "bottom", or keep {height}. */
+        this.pendingScroll = null;
+        this.stickToBottom = true;
         this.views = [
             { key: "mine", label: _t("Mine") },
             { key: "unassigned", label: _t("Unassigned") },
@@ -46,19 +72,27 @@ export class ContactCentreInbox extends Component {
             { key: "resolved", label: _t("Resolved") },
         ];
         this.reloadConversations = debounce(() => this.loadConversations(), 250);
+        this.loadNewConversations = debounce(() => this.insertNewConversations(), 150);
         this.refreshComposeInfo = debounce(() => this.loadComposeInfo(), 200);
         this.onThreadNotification = (payload) => this.applyThreadNotification(payload);
         this.onAssigned = (payload) => this.applyAssignment(payload);
+        this.onThreadLeft = (payload) => this.applyThreadLeft(payload);
 
-        onWillStart(() => this.loadConversations());
+        onWillStart(async () => {
+            const [isSupervisor] = await Promise.all([user.hasGroup(SUPERVISOR_GROUP), this.loadConversations()]);
+            this.isSupervisor = isSupervisor;
+        });
         onMounted(() => {
             this.focusConversation(this.focusTargetId);
             this.busService.subscribe("contact_centre/thread", this.onThreadNotification);
+            this.busService.subscribe("contact_centre/thread_left", this.onThreadLeft);
             this.busService.subscribe("contact_centre/assigned", this.onAssigned);
             this.clock = setInterval(() => (this.state.now = luxon.DateTime.now()), 30000);
         });
+        onPatched(() => this.applyPendingScroll());
         onWillUnmount(() => {
             this.busService.unsubscribe("contact_centre/thread", this.onThreadNotification);
+            this.busService.unsubscribe("contact_centre/thread_left", this.onThreadLeft);
             this.busService.unsubscribe("contact_centre/assigned", this.onAssigned);
             clearInterval(this.clock);
         });
@@ -70,16 +104,74 @@ export class ContactCentreInbox extends Component {
 
     // Conversation list
 
-    async loadConversations({ more = false } = {}) {
-        const rows = await this.orm.call(THREAD_MODEL, "inbox_conversations", [], {
+    get listFilters() {
+        return {
             view: this.state.view,
             channel: this.state.channel || null,
             search: this.state.search || null,
+        };
+    }
+
+    async loadConversations({ more = false } = {}) {
+        const generation = more ? this.listGeneration : ++this.listGeneration;
+        const rows = await this.orm.call(THREAD_MODEL, "inbox_conversations", [], {
+            ...this.listFilters,
             offset: more ? this.state.conversations.length : 0,
             limit: PAGE,
         });
-        this.state.conversations = more ? [...this.state.conversations, ...rows] : rows;
+        if (generation !== this.listGeneration) {
+            return; // the filters changed, or the list was loaded again, meanwhile
+        }
+        if (more) {
+            const known = new Set(this.state.conversations.map((c) => c.id));
+            this.state.conversations = [...this.state.conversations, ...rows.filter((row) => !known.has(row.id))];
+        } else {
+            this.state.conversations = rows;
+        }
         this.state.hasMore = rows.length === PAGE;
+    }
+
+    /**
+     * Conversations the bus announced that belong in the list and are not in it yet: the first page
+     * of the current view (the server applies the view, the channel, the search and the record
+     * rules) gives them with the user's unread count, and each goes to its place in the list.
+     */
+    async insertNewConversations() {
+        const generation = this.listGeneration;
+        const asked = new Set(this.missingThreads);
+        this.missingThreads.clear();
+        const rows = await this.orm.call(THREAD_MODEL, "inbox_conversations", [], {
+            ...this.listFilters,
+            offset: 0,
+            limit: PAGE,
+        });
+        if (generation !== this.listGeneration) {
+            return;
+        }
+        const list = this.state.conversations;
+        for (const row of rows) {
+            if (this.state.active?.id === row.id) {
+                row.unread_count = 0;
+            }
+            const existing = list.find((c) => c.id === row.id);
+            if (existing) {
+                // Inserted meanwhile by an earlier answer, read before this announcement: this count is newer.
+                if (asked.has(row.id)) {
+                    existing.unread_count = row.unread_count;
+                }
+                continue;
+            }
+            const index = list.findIndex((c) => compareConversations(row, c) < 0);
+            if (index >= 0) {
+                list.splice(index, 0, row);
+            } else if (!this.state.hasMore) {
+                list.push(row);
+            }
+        }
+    }
+
+    removeConversation(threadId) {
+        this.state.conversations = this.state.conversations.filter((c) => c.id !== threadId);
     }
 
     setView(view) {
@@ -162,63 +254,118 @@ export class ContactCentreInbox extends Component {
         if (conversation.state !== "open") {
             return false;
         }
+        const agent = agentOf(conversation.assigned_agent_id);
         if (view === "mine") {
-            return conversation.assigned_agent_id && conversation.assigned_agent_id[0] === user.userId;
+            return Boolean(agent) && agent[0] === user.userId;
         }
         if (view === "unassigned") {
-            return !conversation.assigned_agent_id;
+            return !agent;
         }
         return true;
+    }
+
+    /** Whether this user may see a conversation with ``agent``: supervisors all, agents theirs and the queue. */
+    maySee(agent) {
+        agent = agentOf(agent);
+        return this.isSupervisor || !agent || agent[0] === user.userId;
     }
 
     // Open conversation
 
     async openConversation(threadId) {
+        const request = ++this.openRequest;
         const [details, messages] = await Promise.all([
             this.orm.call(THREAD_MODEL, "inbox_open", [[threadId]]),
             this.orm.call(THREAD_MODEL, "inbox_messages", [[threadId]], { limit: PAGE }),
         ]);
+        if (request !== this.openRequest) {
+            return; // another conversation was opened meanwhile
+        }
+        this.pendingScroll = "bottom";
+        this.stickToBottom = true;
         this.state.active = details;
         this.state.messages = messages;
         this.state.hasOlder = messages.length === PAGE;
         this.state.composer = this.emptyComposer();
+        this.state.errorDetails = {};
         const row = this.state.conversations.find((c) => c.id === threadId);
         if (row) {
             row.unread_count = 0;
         }
-        this.scrollToBottom();
     }
 
+    /** The open conversation's panel again (opening it also marks it read on the server). */
     async refreshActive() {
-        this.state.active = await this.orm.call(THREAD_MODEL, "inbox_open", [[this.state.active.id]]);
+        const threadId = this.state.active?.id;
+        if (!threadId) {
+            return;
+        }
+        const details = await this.orm.call(THREAD_MODEL, "inbox_open", [[threadId]]);
+        if (this.state.active?.id === threadId) {
+            this.state.active = details;
+        }
+    }
+
+    /** Close the open conversation (the user may no longer see it), saying why. */
+    closeConversation(message) {
+        this.state.active = null;
+        this.state.messages = [];
+        this.state.hasOlder = false;
+        this.state.composer = this.emptyComposer();
+        this.notification.add(message, { type: "warning" });
     }
 
     async loadOlder() {
-        const el = this.threadRef.el;
-        const height = el.scrollHeight;
-        const older = await this.orm.call(THREAD_MODEL, "inbox_messages", [[this.state.active.id]], {
+        const threadId = this.state.active.id;
+        const older = await this.orm.call(THREAD_MODEL, "inbox_messages", [[threadId]], {
             before_id: this.state.messages[0].id,
             limit: PAGE,
         });
+        if (this.state.active?.id !== threadId) {
+            return;
+        }
+        const el = this.threadRef.el;
+        this.pendingScroll = { height: el?.scrollHeight || 0, top: el?.scrollTop || 0 };
         this.state.messages = [...older, ...this.state.messages];
         this.state.hasOlder = older.length === PAGE;
-        requestAnimationFrame(() => (el.scrollTop = el.scrollHeight - height));
     }
 
     onThreadScroll(ev) {
+        this.stickToBottom = this.isAtBottom();
         if (this.state.hasOlder && ev.target.scrollTop < 40) {
             this.state.hasOlder = false;
             this.loadOlder();
         }
     }
 
-    scrollToBottom() {
-        requestAnimationFrame(() => {
-            const el = this.threadRef.el;
-            if (el) {
-                el.scrollTop = el.scrollHeight;
-            }
-        });
+    /** An image drawn after the messages grows the thread: keep the newest message in view if it was. */
+    onThreadMediaLoad() {
+        if (this.stickToBottom) {
+            this.scrollThreadTo("bottom");
+        }
+    }
+
+    isAtBottom() {
+        const el = this.threadRef.el;
+        return !el || el.scrollHeight - el.scrollTop - el.clientHeight <= BOTTOM_SLACK;
+    }
+
+    /** Called once OWL has patched the DOM: the messages are there, their height is known. */
+    applyPendingScroll() {
+        if (this.pendingScroll && this.threadRef.el) {
+            this.scrollThreadTo(this.pendingScroll);
+            this.pendingScroll = null;
+        }
+    }
+
+    scrollThreadTo(where) {
+        const el = this.threadRef.el;
+        if (!el) {
+            return;
+        }
+        // Older messages added above: the ones on screen stay where they were.
+        el.scrollTop = where === "bottom" ? el.scrollHeight : el.scrollHeight - where.height + where.top;
+        this.stickToBottom = this.isAtBottom();
     }
 
     mergeMessages(rows) {
@@ -233,47 +380,114 @@ export class ContactCentreInbox extends Component {
 
     // Live updates
 
+    /**
+     * A conversation's new messages, statuses or assignment: its row follows (and leaves a view it no
+     * longer belongs in), a conversation new to the view is inserted at its place, its unread badge
+     * counts the new inbound messages unless it is the open one, whose thread shows them.
+     */
     async applyThreadNotification(payload) {
+        const threadId = payload.thread_id;
+        const messages = payload.messages || [];
         const changes = {
             state: payload.state,
             channel: payload.channel,
-            unread_count: payload.unread_count,
-            assigned_agent_id: payload.assigned_agent_id,
+            assigned_agent_id: agentOf(payload.assigned_agent_id),
             last_message_date: payload.last_message_date,
             last_message_preview: payload.last_message_preview,
         };
-        const isActive = this.state.active?.id === payload.thread_id;
-        if (isActive) {
-            changes.unread_count = 0;
+        const newInbound = messages.filter((m) => m.direction === "inbound" && !this.countedInbound.has(m.id));
+        for (const message of newInbound) {
+            this.countedInbound.add(message.id);
         }
-        const row = this.state.conversations.find((c) => c.id === payload.thread_id);
+        const isActive = this.state.active?.id === threadId;
+        const row = this.state.conversations.find((c) => c.id === threadId);
         if (row) {
             Object.assign(row, changes);
-            if (!this.matchesFilter(row)) {
-                this.state.conversations = this.state.conversations.filter((c) => c.id !== row.id);
+            if (isActive) {
+                row.unread_count = 0;
+            } else if (newInbound.length) {
+                row.unread_count = (row.unread_count || 0) + newInbound.length;
+            }
+            if (this.matchesFilter(row)) {
+                this.state.conversations.sort(compareConversations);
             } else {
-                this.state.conversations.sort((a, b) =>
-                    (b.last_message_date || "").localeCompare(a.last_message_date || "")
-                );
+                this.removeConversation(threadId);
             }
         } else if (this.matchesFilter(changes)) {
-            this.reloadConversations();
+            this.missingThreads.add(threadId);
+            this.loadNewConversations();
         }
-        if (isActive) {
-            const rows = await this.orm.call(MESSAGE_MODEL, "inbox_message_rows", [
-                payload.messages.map((m) => m.id),
-            ]);
-            this.mergeMessages(rows);
-            this.scrollToBottom();
-            if (payload.messages.some((m) => m.direction === "inbound")) {
-                await this.refreshActive();
-            }
+        if (!isActive) {
+            return;
+        }
+        Object.assign(this.state.active, {
+            state: payload.state,
+            assigned_agent: changes.assigned_agent_id,
+            can_take: !changes.assigned_agent_id,
+        });
+        if (!messages.length) {
+            return;
+        }
+        const atBottom = this.isAtBottom();
+        const rows = await this.orm.call(MESSAGE_MODEL, "inbox_message_rows", [messages.map((m) => m.id)]);
+        if (this.state.active?.id !== threadId) {
+            return;
+        }
+        if (atBottom) {
+            this.pendingScroll = "bottom";
+        }
+        this.mergeMessages(rows);
+        if (messages.some((m) => m.direction === "inbound")) {
+            await this.refreshActive(); // the WhatsApp window, suggested scripts; and read for this user
         }
     }
 
+    /**
+     * A conversation got an agent (the queue is told) or was reassigned away from this user: it
+     * leaves the lists it no longer belongs in, and closes if this user may no longer see it.
+     */
+    applyThreadLeft(payload) {
+        const threadId = payload.thread_id;
+        const agent = agentOf(payload.assigned_agent_id);
+        const visible = this.maySee(agent);
+        const row = this.state.conversations.find((c) => c.id === threadId);
+        if (row) {
+            row.assigned_agent_id = agent;
+            if (!visible || !this.matchesFilter(row)) {
+                this.removeConversation(threadId);
+            }
+        } else if (visible && this.matchesFilter({ ...payload, assigned_agent_id: agent, state: "open" })) {
+            this.missingThreads.add(threadId);
+            this.loadNewConversations();
+        }
+        const active = this.state.active;
+        if (active?.id !== threadId) {
+            return;
+        }
+        if (!visible) {
+            const name = agent[1];
+            this.closeConversation(
+                active.assigned_agent
+                    ? _t("The conversation with %(contact)s was reassigned to %(agent)s.", {
+                          contact: active.contact.name,
+                          agent: name,
+                      })
+                    : _t("%(agent)s has taken the conversation with %(contact)s.", {
+                          contact: active.contact.name,
+                          agent: name,
+                      })
+            );
+            return;
+        }
+        Object.assign(active, { assigned_agent: agent, can_take: !agent });
+    }
+
     applyAssignment(payload) {
-        this.notification.add(_t("Conversation with %s assigned to you.", payload.contact), { type: "info" });
-        this.reloadConversations();
+        if (this.state.active?.id !== payload.thread_id) {
+            this.notification.add(_t("Conversation with %s assigned to you.", payload.contact), { type: "info" });
+        }
+        this.missingThreads.add(payload.thread_id);
+        this.loadNewConversations();
     }
 
     // Composer
@@ -318,6 +532,22 @@ export class ContactCentreInbox extends Component {
         }
     }
 
+    /** SMS only: the message (or the template as filled) takes more segments than one SMS may. */
+    get smsTooLong() {
+        const sms = this.state.composer.sms;
+        return Boolean(sms?.sms_max_segments) && sms.sms_segments > sms.sms_max_segments;
+    }
+
+    get sendDisabled() {
+        const composer = this.state.composer;
+        const freeTextBlocked = !this.selectedTemplate && !this.windowOpen;
+        return this.optedOut || freeTextBlocked || composer.sending || this.smsTooLong;
+    }
+
+    get sendTitle() {
+        return this.smsTooLong ? _t("Too long for one SMS: shorten the message") : _t("Send");
+    }
+
     onTextKeydown(ev) {
         if (ev.key === "Enter" && !ev.shiftKey) {
             ev.preventDefault();
@@ -347,6 +577,9 @@ export class ContactCentreInbox extends Component {
 
     async loadComposeInfo() {
         const composer = this.state.composer;
+        if (!this.state.active) {
+            return;
+        }
         const info = await this.orm.call(THREAD_MODEL, "inbox_compose_info", [[this.state.active.id]], {
             text: composer.text,
             template_id: parseInt(composer.templateId) || null,
@@ -359,22 +592,39 @@ export class ContactCentreInbox extends Component {
     async send() {
         const composer = this.state.composer;
         const templateId = parseInt(composer.templateId) || null;
-        if (composer.sending || (!templateId && !composer.text.trim())) {
+        if (this.sendDisabled || (!templateId && !composer.text.trim())) {
             return;
         }
+        const active = this.state.active;
+        const threadId = active.id;
+        // A reply to an unassigned conversation takes it (server setting, on by default).
+        const wasUnassigned = active.can_take;
         composer.sending = true;
         try {
-            const row = await this.orm.call(THREAD_MODEL, "inbox_send", [[this.state.active.id]], {
+            const row = await this.orm.call(THREAD_MODEL, "inbox_send", [[threadId]], {
                 text: templateId ? null : composer.text,
                 template_id: templateId,
                 values: templateId ? composer.values : null,
             });
+            if (this.state.active?.id !== threadId) {
+                return;
+            }
+            this.pendingScroll = "bottom";
             this.mergeMessages([row]);
             this.state.composer = this.emptyComposer();
-            this.scrollToBottom();
         } finally {
             composer.sending = false;
         }
+        if (wasUnassigned) {
+            await this.refreshActive();
+        }
+    }
+
+    toggleErrorDetails(message) {
+        if (this.isAtBottom()) {
+            this.pendingScroll = "bottom"; // the details of the newest message open in view
+        }
+        this.state.errorDetails[message.id] = !this.state.errorDetails[message.id];
     }
 
     async retry(message) {
@@ -395,12 +645,30 @@ export class ContactCentreInbox extends Component {
         this.afterThreadChange();
     }
 
+    /** The current agent takes the open, unassigned conversation: it leaves the queue for Mine. */
+    async take() {
+        const threadId = this.state.active.id;
+        // Someone quicker gets "X has already taken this conversation"; their taking it closes the
+        // conversation here (applyThreadLeft).
+        await this.orm.call(THREAD_MODEL, "action_take", [[threadId]]);
+        this.notification.add(_t("You took this conversation: it is in Mine."), { type: "success" });
+        await this.afterThreadChange();
+    }
+
+    /** Supervisors: to an agent, or back to the queue (the "Unassigned" choice, sent as false). */
     async reassign(ev) {
-        const agentId = parseInt(ev.target.value);
-        if (agentId) {
-            await this.orm.call(THREAD_MODEL, "action_assign_to", [[this.state.active.id], agentId]);
-            this.afterThreadChange();
+        const select = ev.target;
+        const agentId = parseInt(select.value) || false;
+        if (agentId === this.selectedAgentId) {
+            return;
         }
+        try {
+            await this.orm.call(THREAD_MODEL, "action_assign_to", [[this.state.active.id], agentId]);
+        } catch (error) {
+            select.value = String(this.selectedAgentId || ""); // the picker shows the agent it still has
+            throw error;
+        }
+        await this.afterThreadChange();
     }
 
     async afterThreadChange() {
@@ -442,8 +710,21 @@ export class ContactCentreInbox extends Component {
         return value ? formatDateTime(deserializeDateTime(value)) : "";
     }
 
+    /** "Unassigned" for no agent, whatever form the server or the bus gives it in. */
+    agentName(agent) {
+        agent = agentOf(agent);
+        return agent ? agent[1] : _t("Unassigned");
+    }
+
+    get selectedAgentId() {
+        const agent = agentOf(this.state.active?.assigned_agent);
+        return agent ? agent[0] : false;
+    }
+
     statusTitle(message) {
-        return message.status === "failed" ? message.error_message || message.error_code || "" : message.status;
+        return message.status === "failed"
+            ? message.error_explanation || message.error_message || message.error_code || ""
+            : message.status;
     }
 
     /** Titles of the reply buttons or list rows an interactive message offered. */
