@@ -85,6 +85,8 @@ class ContactCentreWebhook(http.Controller):
             payload = webhook.json()
         except WebhookParseError:
             return self._answer(400, "Malformed payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+            return self._answer(400, "Not a WhatsApp webhook")
         numbers = sorted(phone_number_ids(payload))
         accounts = sorted(waba_ids(payload))
         if len(numbers) > MAX_ACCOUNTS_PER_REQUEST or len(accounts) > MAX_ACCOUNTS_PER_REQUEST:

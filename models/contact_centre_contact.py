@@ -21,6 +21,13 @@ CONSENT_SOURCES = [
     ("agent", "Recorded by an agent"),
     ("api", "API"),
     ("inbound", "Inbound message"),
+    ("provider", "The customer's settings in WhatsApp"),
+]
+SENDER_KIND_LABELS = [
+    ("phone", "Phone number"),
+    ("short_code", "Short code"),
+    ("alphanumeric", "Sender name"),
+    ("user_id", "WhatsApp user id"),
 ]
 # Sources by which a person records what the customer said elsewhere (with a note).
 RECORDED_SOURCES = ("web_form", "import", "agent", "api")
@@ -73,6 +80,25 @@ class ContactCentreContact(models.Model):
     whatsapp_number = fields.Char("WhatsApp Number", tracking=True, copy=False, help="E.164, for example +32470123456.")
     sms_number = fields.Char("SMS Number", tracking=True, copy=False, help="E.164, for example +32470123456.")
     preferred_channel = fields.Selection(CHANNELS, default="whatsapp", required=True, tracking=True)
+    sender_kind = fields.Selection(
+        SENDER_KIND_LABELS,
+        default="phone",
+        required=True,
+        readonly=True,
+        help="What the provider identifies this contact by: a phone number, or a short code, a sender "
+        "name or a WhatsApp user id (kept in Sender) when they wrote without a number.",
+    )
+    sender_ref = fields.Char(
+        "Sender", readonly=True, index="btree_not_null", help="The short code, sender name or WhatsApp user id."
+    )
+    identity_changed_date = fields.Datetime(
+        "Identity Changed On",
+        readonly=True,
+        help="The customer's phone, device or WhatsApp identity changed: check it is still them.",
+    )
+    came_from = fields.Char(
+        "Came From", readonly=True, help="The click-to-WhatsApp ad of the contact's first message: headline and link."
+    )
     assigned_agent_id = fields.Many2one(
         "res.users", "Assigned Agent", tracking=True, domain=lambda self: self._agent_domain()
     )
@@ -217,17 +243,28 @@ class ContactCentreContact(models.Model):
     @api.constrains("whatsapp_number", "sms_number", "company_id")
     def _check_number_has_one_contact(self):
         """A number belongs to one contact per company: two contacts with one number would get
-        every campaign twice and split the customer's conversations."""
-        for contact in self:
-            duplicate = contact._contact_with_same_number()
-            if duplicate:
-                raise ValidationError(
-                    self.env._(
-                        "%(number)s is already the number of %(contact)s: open that contact instead.",
-                        number=contact._shared_number(duplicate),
-                        contact=duplicate.display_name,
+        every campaign twice and split the customer's conversations. One query for the batch
+        (imports create thousands of contacts at once)."""
+        numbers = {number for contact in self for number in (contact.whatsapp_number, contact.sms_number) if number}
+        if not numbers:
+            return
+        owners = {}
+        holders = self.sudo().search_fetch(
+            ["|", ("whatsapp_number", "in", list(numbers)), ("sms_number", "in", list(numbers))],
+            ["whatsapp_number", "sms_number", "company_id"],
+        )
+        for holder in holders:
+            for number in {holder.whatsapp_number, holder.sms_number} & numbers:
+                first = owners.setdefault((holder.company_id.id, number), holder)
+                if first != holder:
+                    duplicate = first if holder in self else holder
+                    raise ValidationError(
+                        self.env._(
+                            "%(number)s is already the number of %(contact)s: open that contact instead.",
+                            number=number,
+                            contact=duplicate.display_name,
+                        )
                     )
-                )
 
     @api.onchange("whatsapp_number", "sms_number")
     def _onchange_number_warn_duplicate(self):
@@ -260,11 +297,6 @@ class ContactCentreContact(models.Model):
             ("sms_number", "in", numbers),
         ]
         return self.sudo().search(domain, limit=1)
-
-    def _shared_number(self, other):
-        return next(
-            n for n in (self.whatsapp_number, self.sms_number) if n in (other.whatsapp_number, other.sms_number)
-        )
 
     @api.model
     def _normalize_number_or_none(self, number):
@@ -383,21 +415,36 @@ class ContactCentreContact(models.Model):
         return self.browse()
 
     @api.model
+    def _find_by_sender(self, sender, sender_kind="phone", user_id=None):
+        """The contact of the current company an event's sender is: by number, or by the short
+        code, sender name or WhatsApp user id it wrote from."""
+        if sender_kind == "phone":
+            return self._find_by_number(sender)
+        return self.search([("sender_ref", "=", user_id or sender), ("company_id", "=", self.env.company.id)], limit=1)
+
+    @api.model
     def _find_or_create_from_inbound(self, event):
         """The contact who sent inbound ``event``, in the current company (the receiving
-        configuration's): found by number, or created with the profile name."""
-        contact = self._find_by_number(event.sender)
-        if contact:
-            return contact
-        number_field = "whatsapp_number" if event.channel == "whatsapp" else "sms_number"
-        return self.with_context(cc_provider_number=True).create(
-            {
+        configuration's): found by number (or sender id), or created with the profile name. A
+        sender that is no phone number (short code, sender name, WhatsApp user id) is kept as the
+        contact's Sender; the number fields hold E.164 numbers only."""
+        kind = getattr(event, "sender_kind", "phone")
+        contact = self._find_by_sender(event.sender, kind, getattr(event, "user_id", None))
+        if not contact:
+            values = {
                 "name": event.profile_name or event.sender,
-                number_field: event.sender,
                 "preferred_channel": event.channel,
                 "company_id": self.env.company.id,
             }
-        )
+            if kind == "phone":
+                values["whatsapp_number" if event.channel == "whatsapp" else "sms_number"] = event.sender
+            else:
+                values.update(sender_kind=kind, sender_ref=getattr(event, "user_id", None) or event.sender)
+            contact = self.with_context(cc_provider_number=True).create(values)
+        referral = getattr(event, "referral", None)
+        if referral and not contact.came_from:
+            contact.came_from = " ".join(filter(None, [referral.get("headline"), referral.get("source_url")]))[:250]
+        return contact
 
     def _apply_opt_command(self, message):
         """Handle STOP/START/HELP (and the configured words) sent as a whole message.
@@ -434,9 +481,11 @@ class ContactCentreContact(models.Model):
         return True
 
     def _number_for(self, channel):
+        """Where a message on ``channel`` goes: a number, or on WhatsApp the user id of a customer
+        who wrote without one (Meta delivers to it); short codes and sender names cannot be answered."""
         self.ensure_one()
         if channel == "whatsapp":
-            return self.whatsapp_number
+            return self.whatsapp_number or (self.sender_kind == "user_id" and self.sender_ref)
         return self.sms_number or self.whatsapp_number
 
     def _is_opted_in(self, channel, purpose="service"):

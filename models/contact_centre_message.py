@@ -1,5 +1,6 @@
 import logging
 from datetime import timedelta
+from types import SimpleNamespace
 
 import psycopg2
 
@@ -12,19 +13,29 @@ from ..tools.fetch import media_limit
 from ..tools.providers import (
     RECIPIENT,
     UNKNOWN,
-    InboundMessage,
     OutboundMessage,
     ProviderError,
     SendResult,
-    StatusUpdate,
     TemplateMessage,
-    TemplateStatusUpdate,
 )
 from ..tools.rendering import meta_components, placeholders
 from ..tools.status import is_forward
 from .contact_centre_contact import CHANNELS
 
 _logger = logging.getLogger(__name__)
+
+# Normalised webhook event -> the method of this model that ingests it (others are left alone).
+INGESTERS = {
+    "InboundMessage": "_ingest_inbound_event",
+    "StatusUpdate": "_ingest_status_event",
+    "TemplateStatusUpdate": "_ingest_template_status",
+    "Reaction": "_ingest_reaction",
+    "MessageDeleted": "_ingest_deletion",
+    "OutboundEcho": "_ingest_echo",
+    "ConsentUpdate": "_ingest_consent",
+    "IdentityChange": "_ingest_identity",
+    "AccountUpdate": "_ingest_account_update",
+}
 
 STATUS_DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
 CLAIM_TIMEOUT = timedelta(minutes=10)
@@ -52,6 +63,8 @@ MESSAGE_TYPES = [
     ("interactive", "Interactive"),
     ("button", "Button Reply"),
     ("contacts", "Contacts"),
+    ("order", "Order"),
+    ("unsupported", "Unsupported"),
     ("unknown", "Unknown"),
 ]
 
@@ -115,6 +128,18 @@ class ContactCentreMessage(models.Model):
     )
     attachment_ids = fields.Many2many("ir.attachment", string="Attachments")
     interactive_payload = fields.Json("Interactive Payload", readonly=True)
+    details = fields.Json(
+        readonly=True,
+        help="What the message carried besides text: location, shared contacts, order, ad referral, "
+        "forwarding, WhatsApp's errors for unsupported content.",
+    )
+    reactions = fields.Json(readonly=True, help="Emoji put on this message: {customer|business: emoji}.")
+    edit_history = fields.Json(readonly=True, help="Earlier texts of an edited message, oldest first.")
+    is_edited = fields.Boolean("Edited", readonly=True)
+    is_deleted = fields.Boolean("Deleted", readonly=True, help="Deleted for everyone by the one who sent it.")
+    is_echo = fields.Boolean(
+        "Sent From the App", readonly=True, help="Sent from the WhatsApp Business app or a linked device."
+    )
     whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number", ondelete="set null")
     sms_config_id = fields.Many2one("contact.centre.sms.config", "SMS Provider", ondelete="set null")
     company_id = fields.Many2one(related="contact_id.company_id", store=True)
@@ -167,21 +192,156 @@ class ContactCentreMessage(models.Model):
 
     @api.model
     def _ingest_events(self, config, events):
-        """Store what one webhook request carried, in its transaction: inbound messages (each at
-        most once), status updates (never backwards) and template approval updates."""
-        provider = config._provider_name()
-        created, changed = self.browse(), self.browse()
+        """Store what one webhook request carried, each event in its own savepoint: inbound
+        messages (each at most once, then their rules), status updates (never backwards),
+        reactions, edits, deletions, messages sent from the WhatsApp Business app, consent and
+        identity changes, account and template updates. Kinds the product does not handle are
+        left alone. Returns [(event, error)] of the events that failed: the others are stored."""
+        changed, failures = self.browse(), []
         for event in events:
-            if isinstance(event, InboundMessage):
-                created |= self._ingest_inbound(config, provider, event)
-            elif isinstance(event, StatusUpdate):
-                changed |= self._ingest_status(config, event)
-            elif isinstance(event, TemplateStatusUpdate):
-                self.env["contact.centre.template"]._apply_template_status(config, event)
-        for message in created:
+            handler = getattr(self, INGESTERS.get(type(event).__name__, ""), None)
+            if handler is None:
+                _logger.info("Webhook event %s left alone: %s", type(event).__name__, getattr(event, "reason", ""))
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    changed |= handler(config, event) or self.browse()
+            except Exception as error:  # noqa: BLE001 - kept with its error for a retry; its neighbours go through
+                _logger.exception("Webhook event %s could not be ingested", type(event).__name__)
+                failures.append((event, error))
+        changed._notify_inbox()
+        return failures
+
+    @api.model
+    def _ingest_inbound_event(self, config, event):
+        if event.edited_of:
+            return self._ingest_edit(config, event)
+        message = self._ingest_inbound(config, config._provider_name(), event)
+        if message and not event.from_history:
             message._dispatch_inbound()
-        (created | changed)._notify_inbox()
-        return created, changed
+        return message
+
+    @api.model
+    def _ingest_status_event(self, config, event):
+        return self._ingest_status(config, event)
+
+    @api.model
+    def _ingest_template_status(self, config, event):
+        self.env["contact.centre.template"]._apply_template_status(config, event)
+
+    @api.model
+    def _ingest_edit(self, config, event):
+        """A customer edited a message: the new text replaces it, the old one is kept."""
+        message = self._find_by_external_id(config, event.edited_of)
+        if message:
+            message.write(
+                {
+                    "edit_history": [*(message.edit_history or []), message.body_text or ""],
+                    "body_text": event.text,
+                    "is_edited": True,
+                }
+            )
+        return message
+
+    @api.model
+    def _ingest_reaction(self, config, event):
+        """An emoji put on (or taken off) one of the conversation's messages, by the customer or
+        from the WhatsApp Business app."""
+        message = self._find_by_external_id(config, event.reaction_to) if event.reaction_to else self.browse()
+        if message:
+            side = "business" if event.direction == "outbound" else "customer"
+            reactions = dict(message.reactions or {})
+            if event.removed or not event.emoji:
+                reactions.pop(side, None)
+            else:
+                reactions[side] = event.emoji
+            message.reactions = reactions or False
+        return message
+
+    @api.model
+    def _ingest_deletion(self, config, event):
+        message = self._find_by_external_id(config, event.provider_message_id)
+        message.is_deleted = True
+        return message
+
+    @api.model
+    def _ingest_echo(self, config, event):
+        """A message our number sent from the WhatsApp Business app (coexistence): shown in the
+        conversation as outbound, never sent again."""
+        if self._find_by_external_id(config, event.provider_message_id):
+            return self.browse()
+        recipient = SimpleNamespace(
+            sender=event.recipient,
+            sender_kind=event.recipient_kind,
+            user_id=event.recipient_user_id,
+            profile_name=None,
+            channel=event.channel,
+        )
+        contact = (
+            self.env["contact.centre.contact"].with_company(config.company_id)._find_or_create_from_inbound(recipient)
+        )
+        thread = self.env["contact.centre.thread"]._get_or_create(contact, event.channel)
+        message = self.create(
+            {
+                "contact_id": contact.id,
+                "thread_id": thread.id,
+                "channel": event.channel,
+                "direction": "outbound",
+                "status": "sent",
+                "provider": config._provider_name(),
+                "external_message_id": event.provider_message_id,
+                "message_type": event.message_type if event.message_type in dict(MESSAGE_TYPES) else "unknown",
+                "body_text": event.text,
+                "message_timestamp": self._event_time(event),
+                "is_echo": True,
+                config._message_config_field(): config.id,
+            }
+        )
+        if not event.from_history:
+            thread.write({"last_message_date": message.message_timestamp, "last_message_preview": message.preview})
+        return message
+
+    @api.model
+    def _ingest_consent(self, config, event):
+        """A customer stopping or resuming marketing messages from inside WhatsApp."""
+        contact = self._event_contact(config, event)
+        if contact:
+            contact._set_opt_in(event.channel, event.granted, "provider", purposes=(event.purpose,), note=event.detail)
+
+    @api.model
+    def _ingest_identity(self, config, event):
+        """The customer's phone, device or WhatsApp identity changed: flagged for the agent."""
+        contact = self._event_contact(config, event)
+        if contact:
+            contact.identity_changed_date = self._event_time(event)
+            contact.message_post(
+                body=self.env._(
+                    "The customer's identity changed (%(kind)s%(new)s): check it is still them before sharing anything personal.",
+                    kind=event.kind.replace("_", " "),
+                    new=f": {event.new_sender}" if event.new_sender else "",
+                )
+            )
+
+    @api.model
+    def _ingest_account_update(self, config, event):
+        """Quality, limits, template category and account problems: visible on the configuration."""
+        parts = [event.kind.replace("_", " "), event.event, event.template_name, event.error_code, event.error_title]
+        config.message_post(body=self.env._("Provider update: %(what)s", what=" - ".join(p for p in parts if p)))
+
+    @api.model
+    def _event_contact(self, config, event):
+        """The existing contact, in ``config``'s company, an event about a person names."""
+        Contact = self.env["contact.centre.contact"].with_company(config.company_id)
+        return Contact._find_by_sender(event.sender, event.sender_kind, event.user_id)
+
+    @staticmethod
+    def _event_time(event):
+        """When an event happened (naive UTC, as Odoo stores it), else now."""
+        return (
+            fields.Datetime.to_datetime(event.timestamp.replace(tzinfo=None))
+            if event.timestamp
+            else fields.Datetime.now()
+        )
 
     @api.model
     def _find_by_external_id(self, config, external_id):
@@ -208,11 +368,7 @@ class ContactCentreMessage(models.Model):
             return self.browse()
         contact = self.env["contact.centre.contact"].with_company(config.company_id)._find_or_create_from_inbound(event)
         thread = self.env["contact.centre.thread"]._get_or_create(contact, event.channel)
-        timestamp = (
-            fields.Datetime.to_datetime(event.timestamp.replace(tzinfo=None))
-            if event.timestamp
-            else fields.Datetime.now()
-        )
+        timestamp = self._event_time(event)
         values = {
             "contact_id": contact.id,
             "thread_id": thread.id,
@@ -228,6 +384,7 @@ class ContactCentreMessage(models.Model):
             "parent_message_id": event.reply_to_provider_id
             and self._find_by_external_id(config, event.reply_to_provider_id).id,
             "interactive_payload": self._interactive_payload(event),
+            "details": self._inbound_details(event),
             config._message_config_field(): config.id,
         }
         try:
@@ -237,7 +394,8 @@ class ContactCentreMessage(models.Model):
             _logger.info("Duplicate inbound message %s from %s ignored", event.provider_message_id, provider)
             return self.browse()
         message._store_inbound_media(config, event)
-        thread._register_inbound(message, config)
+        if not event.from_history:  # synchronised history: already answered, opens no window
+            thread._register_inbound(message, config)
         return message
 
     @staticmethod
@@ -249,6 +407,19 @@ class ContactCentreMessage(models.Model):
             "flow_response": event.flow_response,
         }
         return {key: value for key, value in payload.items() if value} or False
+
+    @staticmethod
+    def _inbound_details(event):
+        details = {
+            "location": event.location,
+            "contacts": list(event.shared_contacts),
+            "order": event.order,
+            "referral": event.referral,
+            "forwarded": "frequently" if event.frequently_forwarded else event.forwarded,
+            "errors": list(event.errors),
+            "voice": event.voice,
+        }
+        return {key: value for key, value in details.items() if value} or False
 
     def _store_inbound_media(self, config, event):
         """Download the media of an inbound message into attachments, within the size limit (the
@@ -304,11 +475,7 @@ class ContactCentreMessage(models.Model):
         if not is_forward(message.status, event.status):
             return self.browse()
         values = {"status": event.status}
-        when = (
-            fields.Datetime.to_datetime(event.timestamp.replace(tzinfo=None))
-            if event.timestamp
-            else fields.Datetime.now()
-        )
+        when = self._event_time(event)
         if event.status in STATUS_DATE_FIELDS:
             values[STATUS_DATE_FIELDS[event.status]] = when
         if event.status == "failed":
@@ -435,6 +602,7 @@ class ContactCentreMessage(models.Model):
                     template=message.template_id,
                     interactive=message.interactive_payload,
                     confirmation=message.is_opt_confirmation,
+                    marketing=bool(message.campaign_id),
                 )
                 if message.thread_id
                 else self.env._("The message has no conversation.")

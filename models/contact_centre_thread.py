@@ -421,7 +421,7 @@ class ContactCentreThread(models.Model):
     def _take_on_reply(self):
         """A person replying to an unassigned conversation takes it (setting "A reply takes the
         conversation", on by default), so that it leaves the queue of the others."""
-        takes = self.env["ir.config_parameter"].sudo().get_param("contact_centre.reply_takes", "True") != "False"
+        takes = self.env["ir.config_parameter"].sudo().get_param("contact_centre.reply_takes")
         if takes and not self.assigned_agent_id and not self.env.su:
             self.action_take()
 
@@ -541,6 +541,12 @@ class ContactCentreThread(models.Model):
                 channel=self.channel,
             )
         if not contact._number_for(self.channel):
+            if contact.sender_kind in ("short_code", "alphanumeric"):
+                return self.env._(
+                    "%(contact)s writes from %(sender)s, a short code or sender name: it cannot be replied to.",
+                    contact=contact.display_name,
+                    sender=contact.sender_ref,
+                )
             return self.env._(
                 "%(contact)s has no number for %(channel)s.", contact=contact.display_name, channel=self.channel
             )

@@ -11,3 +11,4 @@ from . import test_inbox_format_tour
 from . import test_campaign_tour
 from . import test_menus
 from . import test_inbox_day_tour
+from . import test_provider_events

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from tools.providers import (
     CustomHttpProvider,
+    IgnoredEvent,
     InboundMessage,
     InfobipProvider,
     MetaCloudProvider,
+    Reaction,
     StatusUpdate,
     TemplateStatusUpdate,
     TwilioProvider,
@@ -168,7 +170,7 @@ def test_meta_events_belong_to_the_number_that_verified_them():
             meta_message("button", {"text": "Stop promotions", "payload": "STOP_PROMO"}),
             {"message_type": "button", "interactive_id": "STOP_PROMO", "text": "Stop promotions"},
         ),
-        (meta_message("reaction", {"message_id": "wamid.X", "emoji": "x"}), {"message_type": "unknown"}),
+        (meta_message("poll", {"question": "?"}), {"message_type": "unknown"}),
     ],
 )
 def test_meta_inbound_types(item, expected):
@@ -181,6 +183,15 @@ def test_meta_inbound_types(item, expected):
         assert getattr(event, key) == value, key
     if event.message_type in ("image", "document", "audio", "video", "sticker"):
         assert event.media[0].ref.startswith("MEDIA")
+    assert_survives_the_queue(event)
+
+
+def test_meta_reaction_is_its_own_event():
+    """Issue #15: a reaction is a ``Reaction`` (it was an "unknown" InboundMessage before)."""
+    item = meta_message("reaction", {"message_id": "wamid.X", "emoji": "x"})
+    [event] = META.parse_webhook(meta_request(meta_change(meta_value(messages=[item]))))
+    assert isinstance(event, Reaction)
+    assert (event.reaction_to, event.emoji, event.removed, event.sender) == ("wamid.X", "x", False, "+32470123456")
     assert_survives_the_queue(event)
 
 
@@ -212,10 +223,20 @@ def test_meta_batches_of_entries_changes_messages_and_statuses():
     payload["entry"].append(second["entry"][0])
     payload["entry"][0]["changes"].append({"field": "account_update", "value": {"event": "VERIFIED"}})
     events = META.parse_webhook(meta_request(payload))
-    assert [type(e).__name__ for e in events] == ["InboundMessage", "StatusUpdate", "StatusUpdate", "InboundMessage"]
+    # Issue #15: the "deleted" status and the account_update change are events now (they were dropped).
+    assert [type(e).__name__ for e in events] == [
+        "InboundMessage",
+        "StatusUpdate",
+        "StatusUpdate",
+        "MessageDeleted",
+        "AccountUpdate",
+        "InboundMessage",
+    ]
     failed = events[2]
     assert (failed.status, failed.error_code, failed.error_title) == ("failed", "131026", "Message undeliverable")
-    assert events[3].account_ref == "777"
+    assert events[3].provider_message_id == "wamid.C"
+    assert (events[4].kind, events[4].event) == ("account_update", "VERIFIED")
+    assert events[5].account_ref == "777"
     for event in events:
         assert_survives_the_queue(event)
 
@@ -251,13 +272,19 @@ def test_queue_refuses_unknown_event_types():
         b"",
         b"[]",
         b'{"entry": {}}',
-        b'{"entry": [{"changes": [{"field": "messages", "value": {"messages": [{"type": "text"}]}}]}]}',
         b"\xff\xfe",
     ],
 )
 def test_meta_malformed_payloads(body):
     with pytest.raises(WebhookParseError):
         META.parse_webhook(WebhookRequest.build("POST", "u", {}, body))
+
+
+def test_meta_odd_message_in_an_envelope_is_ignored_not_refused():
+    """Issue #15: a message without id or sender inside a valid envelope was a 400; now an IgnoredEvent."""
+    body = b'{"entry": [{"changes": [{"field": "messages", "value": {"messages": [{"type": "text"}]}}]}]}'
+    [event] = META.parse_webhook(WebhookRequest.build("POST", "u", {}, body))
+    assert isinstance(event, IgnoredEvent) and event.kind == "meta.message.text"
 
 
 # Twilio
@@ -363,8 +390,11 @@ def test_twilio_status_callbacks(twilio_status, status):
 def test_twilio_malformed():
     with pytest.raises(WebhookParseError):
         TWILIO.parse_webhook(WebhookRequest.build("POST", "u", {}, b"x", form={"Body": "no sid"}))
-    with pytest.raises(WebhookParseError):
-        TWILIO.parse_webhook(twilio_form(MessageSid="SM1", From="+32470123456", Body="x", NumMedia="many"))
+    # Issue #15: a NumMedia that is not a number no longer refuses the message: the media given are counted.
+    [event] = TWILIO.parse_webhook(
+        twilio_form(MessageSid="SM1", From="+32470123456", Body="x", NumMedia="many", MediaUrl0="https://m/0")
+    )
+    assert (event.text, [m.ref for m in event.media]) == ("x", ["https://m/0"])
 
 
 # Infobip
@@ -470,10 +500,17 @@ def test_infobip_inbound_sms_and_whatsapp():
     assert (wa.channel, wa.message_type, wa.text, wa.profile_name) == ("whatsapp", "image", "pic", "Emma")
 
 
-@pytest.mark.parametrize("payload", [[], {"results": {}}, {"results": [{"no": "id"}]}, {"results": [3]}])
+@pytest.mark.parametrize("payload", [[], {"results": {}}, {"no": "results"}])
 def test_infobip_malformed(payload):
     with pytest.raises(WebhookParseError):
         INFOBIP.parse_webhook(infobip_request(payload))
+
+
+@pytest.mark.parametrize("result", [{"no": "id"}, 3])
+def test_infobip_odd_result_is_ignored_not_refused(result):
+    """Issue #15: an odd result in a ``results`` list was a 400; now an IgnoredEvent."""
+    [event] = INFOBIP.parse_webhook(infobip_request({"results": [result]}))
+    assert isinstance(event, IgnoredEvent)
 
 
 # Custom gateway

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..phone import InvalidPhoneNumber, to_e164
+from ..phone import PHONE, classify_sender
 
 _logger = logging.getLogger(__name__)
 
@@ -96,13 +96,34 @@ class Media:
     caption: str | None = None
 
 
+# What an inbound message can be (``InboundMessage.message_type``); the Odoo side stores these.
+INBOUND_MESSAGE_TYPES = (
+    "text",
+    "image",
+    "document",
+    "audio",
+    "video",
+    "sticker",
+    "location",
+    "interactive",
+    "button",
+    "contacts",
+    "order",  # a cart sent from a catalog: ``order``
+    "unsupported",  # a kind WhatsApp itself does not deliver (polls, view-once...): ``errors`` says why
+    "unknown",  # a kind this parser does not know yet
+)
+DIRECTIONS = ("inbound", "outbound")
+
+
 @dataclass(frozen=True)
 class InboundMessage:
+    """A message a person sent to one of our numbers."""
+
     provider_message_id: str
-    sender: str
+    sender: str  # E.164 when sender_kind is "phone", else the identifier as written (short code, sender id, BSUID)
     recipient: str | None
     channel: str
-    message_type: str = "text"
+    message_type: str = "text"  # one of INBOUND_MESSAGE_TYPES
     text: str | None = None
     media: tuple = ()
     reply_to_provider_id: str | None = None
@@ -111,8 +132,26 @@ class InboundMessage:
     interactive_id: str | None = None
     interactive_title: str | None = None
     flow_token: str | None = None
-    flow_response: dict | None = None
+    flow_response: dict | None = None  # the Flow's answer; {"response_json": text} when it is not a JSON object
     account_ref: str | None = None
+    sender_kind: str = PHONE  # phone, short_code, alphanumeric, user_id (tools.phone.SENDER_KINDS)
+    user_id: str | None = None  # WhatsApp business-scoped user id: reply to it when there is no phone number
+    parent_user_id: str | None = None
+    username: str | None = None  # WhatsApp username, when the person has one
+    edited_of: str | None = None  # an edit: the provider id of the message whose content this replaces
+    forwarded: bool = False
+    frequently_forwarded: bool = False
+    referral: dict | None = None  # click-to-WhatsApp ad: source_url, source_id, source_type, headline, body, ...
+    referred_product: dict | None = None  # a question about a catalog product: catalog_id, product_retailer_id
+    order: dict | None = None  # catalog_id, text, items [{product_retailer_id, quantity, item_price, currency}]
+    location: dict | None = None  # latitude, longitude, name, address, url
+    shared_contacts: tuple = ()  # ({"name", "phones": [...], "emails": [...], "organization"}, ...)
+    voice: bool = False  # an audio recorded as a voice note
+    animated: bool = False  # an animated sticker
+    errors: tuple = ()  # ({"code", "title", "details"}, ...): why WhatsApp could not deliver the content
+    group_id: str | None = None  # sent in a WhatsApp group
+    from_history: bool = False  # synchronised history (coexistence): already answered, open no window
+    identity_key_hash: str | None = None  # the sender's identity key, when the identity check is enabled
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -125,6 +164,16 @@ class StatusUpdate:
     error_title: str | None = None
     recipient: str | None = None
     account_ref: str | None = None
+    provider_status: str | None = None  # as the provider wrote it ("played" is status "read", "undelivered" "failed")
+    error_details: str | None = None
+    recipient_user_id: str | None = None  # WhatsApp business-scoped user id of the recipient
+    pricing_category: str | None = None  # Meta: marketing, utility, authentication, service, ...
+    pricing_model: str | None = None  # Meta: CBP, PMP
+    pricing_type: str | None = None  # Meta: regular, free_customer_service, free_entry_point
+    billable: bool | None = None
+    conversation_id: str | None = None
+    group_id: str | None = None  # a message to a WhatsApp group: the status of one participant
+    client_ref: str | None = None  # what we sent as biz_opaque_callback_data / callbackData
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -136,10 +185,173 @@ class TemplateStatusUpdate:
     reason: str | None = None
     template_id: str | None = None
     account_ref: str | None = None
+    category: str | None = None  # MARKETING, UTILITY, AUTHENTICATION, when the update names it
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
-EVENT_TYPES = {cls.__name__: cls for cls in (InboundMessage, StatusUpdate, TemplateStatusUpdate)}
+@dataclass(frozen=True)
+class Reaction:
+    """An emoji put on (or taken off) a message; an empty ``emoji`` is a removal."""
+
+    provider_message_id: str  # the reaction's own id
+    reaction_to: str | None  # the provider id of the message reacted to
+    emoji: str | None
+    sender: str
+    channel: str = "whatsapp"
+    sender_kind: str = PHONE
+    user_id: str | None = None
+    recipient: str | None = None
+    profile_name: str | None = None
+    removed: bool = False
+    direction: str = "inbound"  # outbound: the business reacted from the WhatsApp Business app (echo)
+    timestamp: datetime | None = None
+    account_ref: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class MessageDeleted:
+    """A message deleted for everyone after it was sent."""
+
+    provider_message_id: str  # the message that was deleted
+    sender: str | None = None  # who deleted it: the person (inbound), our number (outbound)
+    channel: str = "whatsapp"
+    direction: str = "inbound"  # inbound: a message the person sent us; outbound: one we sent (from the app)
+    sender_kind: str = PHONE
+    user_id: str | None = None
+    event_id: str | None = None  # the id of the deletion notice itself, when it has one
+    timestamp: datetime | None = None
+    account_ref: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class OutboundEcho:
+    """A message our number sent from elsewhere than this system: the WhatsApp Business app or a
+    linked device (coexistence), or one of the synchronised history. Never to be sent again."""
+
+    provider_message_id: str
+    recipient: str  # the person, E.164 or as written (see recipient_kind)
+    channel: str = "whatsapp"
+    message_type: str = "text"  # as InboundMessage.message_type, plus "template", "interactive"...
+    text: str | None = None
+    media: tuple = ()
+    reply_to_provider_id: str | None = None
+    timestamp: datetime | None = None
+    recipient_kind: str = PHONE
+    recipient_user_id: str | None = None
+    sender: str | None = None  # our number as the provider wrote it
+    edited_of: str | None = None
+    location: dict | None = None
+    shared_contacts: tuple = ()
+    from_history: bool = False
+    history_status: str | None = None  # history: the message's status when it was synchronised
+    account_ref: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ConsentUpdate:
+    """A person opting out of (or back into) a kind of message in the messaging app itself."""
+
+    sender: str
+    granted: bool
+    channel: str = "whatsapp"
+    purpose: str = "marketing"
+    source: str = "whatsapp_preferences"
+    sender_kind: str = PHONE
+    user_id: str | None = None
+    detail: str | None = None  # the provider's words ("User requested to stop marketing messages")
+    provider_value: str | None = None  # stop, resume, signup...
+    timestamp: datetime | None = None
+    account_ref: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    """The person behind an address changed something the contact should be flagged for."""
+
+    sender: str  # the address as known until now
+    kind: str  # identity_changed (new device or reinstall: security code), number_changed, user_id_changed
+    channel: str = "whatsapp"
+    new_sender: str | None = None  # number_changed: the new number (E.164)
+    new_user_id: str | None = None
+    sender_kind: str = PHONE
+    user_id: str | None = None
+    identity_hash: str | None = None
+    detail: str | None = None
+    provider_message_id: str | None = None
+    timestamp: datetime | None = None
+    account_ref: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ContactSync:
+    """A contact added to (or removed from) the address book of the WhatsApp Business app."""
+
+    phone: str  # E.164 or as written
+    action: str  # add, remove
+    name: str | None = None
+    first_name: str | None = None
+    phone_kind: str = PHONE
+    user_id: str | None = None
+    timestamp: datetime | None = None
+    account_ref: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class AccountUpdate:
+    """Something about the account, a number or a template that is not a message.
+
+    ``kind``: account_update, phone_number_quality, template_category, template_quality,
+    template_components, error (``value.errors`` of Meta), history_declined, business_capability...
+    """
+
+    kind: str
+    event: str | None = None  # the provider's event or new value: FLAGGED, ACCOUNT_RESTRICTION, MARKETING...
+    account_ref: str | None = None
+    template_id: str | None = None
+    template_name: str | None = None
+    language: str | None = None
+    phone_number: str | None = None
+    error_code: str | None = None
+    error_title: str | None = None
+    details: dict = field(default_factory=dict)
+    timestamp: datetime | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class IgnoredEvent:
+    """Something inside an authentic webhook that could not be understood: kept, never refused."""
+
+    kind: str  # e.g. "meta.field.calls", "meta.message.request_welcome", "infobip.payment"
+    reason: str
+    account_ref: str | None = None
+    provider_message_id: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+EVENT_TYPES = {
+    cls.__name__: cls
+    for cls in (
+        InboundMessage,
+        StatusUpdate,
+        TemplateStatusUpdate,
+        Reaction,
+        MessageDeleted,
+        OutboundEcho,
+        ConsentUpdate,
+        IdentityChange,
+        ContactSync,
+        AccountUpdate,
+        IgnoredEvent,
+    )
+}
+_TUPLE_FIELDS = {cls: {f.name for f in fields(cls) if f.default == ()} for cls in EVENT_TYPES.values()}
 
 
 def event_to_json(event):
@@ -162,6 +374,9 @@ def event_from_json(data):
         data["timestamp"] = datetime.fromisoformat(data["timestamp"])
     if "media" in data:
         data["media"] = tuple(Media(**media) for media in data["media"])
+    for name in _TUPLE_FIELDS[cls]:
+        if isinstance(data.get(name), list):
+            data[name] = tuple(data[name])
     return cls(**data)
 
 
@@ -220,18 +435,12 @@ def utc_from_iso(value):
 def e164_or_raw(value):
     """E.164 form of a number a provider wrote (with or without +, or as ``whatsapp:+...``).
 
-    A number phonenumbers does not accept (a provider's test number, a short code) is kept as
-    written rather than losing the message it came with.
+    Anything that is not a phone number (a short code, a sender id, a WhatsApp user id) is kept as
+    written rather than losing the message it came with: see ``tools.phone.classify_sender``.
     """
     if not value:
         return None
-    text = str(value)
-    if text.startswith("whatsapp:"):
-        text = text[len("whatsapp:") :]
-    try:
-        return to_e164(text if text.startswith("+") or not text.isdigit() else "+" + text)
-    except InvalidPhoneNumber:
-        return text if not text.isdigit() else "+" + text
+    return classify_sender(value)[1] or None
 
 
 def tokens_match(expected, given):

@@ -13,6 +13,7 @@ object, a list of them, or ``{"events": [...]}``; a status is ``{"id": "...", "s
 
 import json
 
+from ..phone import classify_sender
 from .base import (
     RETRY,
     UNKNOWN,
@@ -123,10 +124,12 @@ class CustomHttpProvider(Provider):
             if not message_id:
                 raise WebhookParseError("A gateway event has no id")
             if item.get("from") and "text" in item:
+                sender_kind, sender = classify_sender(item["from"])
                 events.append(
                     InboundMessage(
                         provider_message_id=str(message_id),
-                        sender=e164_or_raw(item["from"]),
+                        sender=sender,
+                        sender_kind=sender_kind,
                         recipient=e164_or_raw(item.get("to")),
                         channel="sms",
                         text=str(item.get("text") or ""),

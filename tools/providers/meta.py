@@ -2,30 +2,27 @@
 
 import hashlib
 import hmac
-import json
 from urllib.parse import quote
 
-from ..phone import e164_to_wa_id
+from ..phone import USER_ID, classify_sender, e164_to_wa_id
 from .base import (
     CONFIG,
     RECIPIENT,
     RETRY,
     UNKNOWN,
     WINDOW,
-    InboundMessage,
-    Media,
+    AccountUpdate,
+    IgnoredEvent,
     Provider,
     ProviderError,
     SendResult,
-    StatusUpdate,
     TemplateStatusUpdate,
     WebhookAuthError,
     WebhookParseError,
     classify_http_status,
-    e164_or_raw,
     parse_retry_after,
-    utc_from_timestamp,
 )
+from .meta_events import parse_envelope
 
 ERROR_KINDS = {
     # Throttling: try again later.
@@ -53,8 +50,8 @@ ERROR_KINDS = {
     "133010": CONFIG,
 }
 
-STATUSES = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed"}
-MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
+# Events of the whole WhatsApp Business Account rather than of one of its numbers
+ACCOUNT_LEVEL_EVENTS = (TemplateStatusUpdate, AccountUpdate, IgnoredEvent)
 # Where the URL of ``GET /<media id>`` points (Cloud API, "Retrieve media URL" / "Download media"):
 # https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=...; downloading it needs the token.
 MEDIA_HOSTS = ("lookaside.fbsbx.com",)
@@ -160,7 +157,12 @@ class MetaCloudProvider(Provider):
     # Sending
     def message_payload(self, message):
         """The body of ``POST /<phone_number_id>/messages`` for ``message``."""
-        payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": e164_to_wa_id(message.to)}
+        payload = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+        if classify_sender(message.to)[0] == USER_ID:
+            # A person known by their business-scoped user id only (usernames): Meta's "recipient".
+            payload["recipient"] = message.to.strip()
+        else:
+            payload["to"] = e164_to_wa_id(message.to)
         if message.template:
             payload["type"] = "template"
             payload["template"] = {
@@ -240,9 +242,12 @@ class MetaCloudProvider(Provider):
 
     # Webhooks
     def owns_event(self, event):
-        if isinstance(event, TemplateStatusUpdate):
-            return bool(self.waba_id) and event.account_ref == str(self.waba_id)
-        return event.account_ref == self.phone_number_id
+        """Events of a number name its phone number id; those of the whole business account (template
+        and account updates, and what could not be read outside a number) name the WABA id."""
+        ref = getattr(event, "account_ref", None)
+        if isinstance(event, ACCOUNT_LEVEL_EVENTS) and self.waba_id and ref == str(self.waba_id):
+            return True
+        return not isinstance(event, TemplateStatusUpdate) and ref == self.phone_number_id
 
     def verify_webhook(self, request):
         given = request.header("X-Hub-Signature-256") or ""
@@ -252,104 +257,9 @@ class MetaCloudProvider(Provider):
             raise WebhookAuthError("Wrong X-Hub-Signature-256")
 
     def parse_webhook(self, request):
+        """The events of a webhook body. Only a body that is not Meta's envelope (no ``entry`` list)
+        is refused; anything inside it that cannot be read becomes an ``IgnoredEvent``."""
         payload = request.json()
         if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
             raise WebhookParseError("A WhatsApp webhook has an 'entry' list")
-        events = []
-        try:
-            for entry in payload["entry"]:
-                for change in _list(entry, "changes"):
-                    events += self._parse_change(entry, change)
-        except (KeyError, TypeError, AttributeError, ValueError) as error:
-            raise WebhookParseError(f"Malformed WhatsApp webhook: {type(error).__name__}: {error}") from error
-        return events
-
-    def _parse_change(self, entry, change):
-        value = change.get("value") or {}
-        if change.get("field") == "messages":
-            number_id = str((value.get("metadata") or {}).get("phone_number_id") or "")
-            names = {c.get("wa_id"): (c.get("profile") or {}).get("name") for c in _list(value, "contacts")}
-            messages = [self._parse_message(item, number_id, names) for item in _list(value, "messages")]
-            statuses = [self._parse_status(item, number_id) for item in _list(value, "statuses")]
-            return messages + [status for status in statuses if status]
-        if change.get("field") == "message_template_status_update":
-            return [
-                TemplateStatusUpdate(
-                    template_name=value["message_template_name"],
-                    language=value.get("message_template_language"),
-                    status=str(value.get("event") or "").upper(),
-                    reason=value.get("reason"),
-                    template_id=str(value.get("message_template_id") or "") or None,
-                    account_ref=str(entry.get("id") or "") or None,
-                    raw=value,
-                )
-            ]
-        return []  # other fields (quality, account updates) are not events of ours
-
-    def _parse_message(self, item, number_id, names):
-        kind = item.get("type") or "unknown"
-        sender = e164_or_raw(item["from"])
-        text, media, interactive_id, interactive_title, flow_token, flow_response = None, (), None, None, None, None
-        if kind == "text":
-            text = (item.get("text") or {}).get("body")
-        elif kind in MEDIA_TYPES:
-            body = item.get(kind) or {}
-            media = (Media(str(body["id"]), body.get("mime_type"), body.get("filename"), body.get("caption")),)
-            text = body.get("caption")
-        elif kind == "location":
-            location = item.get("location") or {}
-            parts = [location.get("name"), location.get("address")]
-            coordinates = f"{location.get('latitude')}, {location.get('longitude')}"
-            text = " - ".join(p for p in parts if p) or coordinates
-        elif kind == "interactive":
-            interactive = item.get("interactive") or {}
-            reply = interactive.get(interactive.get("type") or "") or {}
-            if interactive.get("type") == "nfm_reply":
-                flow_response = json.loads(reply.get("response_json") or "{}")
-                flow_token = flow_response.get("flow_token")
-                text = reply.get("body")
-            else:
-                interactive_id, interactive_title = reply.get("id"), reply.get("title")
-                text = interactive_title
-        elif kind == "button":
-            button = item.get("button") or {}
-            interactive_id, interactive_title, text = button.get("payload"), button.get("text"), button.get("text")
-        elif kind == "contacts":
-            text = ", ".join((c.get("name") or {}).get("formatted_name", "") for c in _list(item, "contacts"))
-        return InboundMessage(
-            provider_message_id=str(item["id"]),
-            sender=sender,
-            recipient=number_id,
-            channel="whatsapp",
-            message_type=kind
-            if kind in (*MEDIA_TYPES, "text", "location", "interactive", "button", "contacts")
-            else "unknown",
-            text=text,
-            media=media,
-            reply_to_provider_id=(item.get("context") or {}).get("id"),
-            timestamp=utc_from_timestamp(item.get("timestamp")),
-            profile_name=names.get(item["from"]),
-            interactive_id=interactive_id,
-            interactive_title=interactive_title,
-            flow_token=flow_token,
-            flow_response=flow_response,
-            account_ref=number_id,
-            raw=item,
-        )
-
-    def _parse_status(self, item, number_id):
-        errors = _list(item, "errors")
-        error = errors[0] if errors and isinstance(errors[0], dict) else {}
-        status = STATUSES.get(item["status"])
-        if status is None:
-            return None  # "deleted", "warning"...: not a delivery status
-        return StatusUpdate(
-            provider_message_id=str(item["id"]),
-            status=status,
-            timestamp=utc_from_timestamp(item.get("timestamp")),
-            error_code=str(error["code"]) if error.get("code") is not None else None,
-            error_title=error.get("title") or error.get("message"),
-            recipient=e164_or_raw(item["recipient_id"]) if item.get("recipient_id") else None,
-            account_ref=number_id,
-            raw=item,
-        )
+        return parse_envelope(payload)

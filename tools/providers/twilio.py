@@ -8,11 +8,13 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from ..phone import classify_sender
 from .base import (
     CONFIG,
     RECIPIENT,
     RETRY,
     WINDOW,
+    IgnoredEvent,
     InboundMessage,
     Media,
     Provider,
@@ -67,6 +69,21 @@ STATUSES = {
     "undelivered": "failed",
     "failed": "failed",
     "canceled": "failed",
+}
+
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+MAX_MEDIA = 10  # Twilio: at most 10 media per message
+# Click-to-WhatsApp ad referral parameters of Twilio's inbound webhook, as Meta names them
+REFERRAL_PARAMETERS = {
+    "ReferralSourceUrl": "source_url",
+    "ReferralSourceId": "source_id",
+    "ReferralSourceType": "source_type",
+    "ReferralHeadline": "headline",
+    "ReferralBody": "body",
+    "ReferralMediaContentType": "media_type",
+    "ReferralMediaUrl": "image_url",
+    "ReferralMediaId": "media_id",
+    "ReferralCtwaClid": "ctwa_clid",
 }
 
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
@@ -173,53 +190,108 @@ class TwilioProvider(Provider):
             raise WebhookAuthError("Wrong X-Twilio-Signature")
 
     def parse_webhook(self, request):
+        """Inbound messages and status callbacks. Only a form without a MessageSid is refused; a
+        callback this integration does not know is an ``IgnoredEvent``."""
         form = request.form
         if not isinstance(form, dict) or not form.get("MessageSid"):
             raise WebhookParseError("A Twilio webhook is a form with a MessageSid")
+        form = {key: value for key, value in form.items() if isinstance(value, str)}
         status = form.get("MessageStatus") or form.get("SmsStatus")
-        if status in (None, "received", "receiving") and form.get("From"):
+        sid, account = form["MessageSid"], form.get("AccountSid")
+        if status in (None, "", "received", "receiving"):
+            if not form.get("From"):
+                return [IgnoredEvent("twilio.inbound", "an inbound message without From", account, sid, raw=form)]
             return [self._parse_inbound(form)]
         if status not in STATUSES:
-            return []
+            reason = f"a status this integration does not know: {status}"
+            return [IgnoredEvent(f"twilio.status.{status}", reason, account, sid, raw=form)]
         return [
             StatusUpdate(
-                provider_message_id=form["MessageSid"],
+                provider_message_id=sid,
                 status=STATUSES[status],
                 error_code=form.get("ErrorCode") or None,
                 error_title=form.get("ErrorMessage") or None,
                 recipient=e164_or_raw(form.get("To")),
-                account_ref=form.get("AccountSid"),
-                raw=dict(form),
+                account_ref=account,
+                provider_status=status,
+                raw=form,
             )
         ]
 
     def _parse_inbound(self, form):
-        sender = form["From"]
-        channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
-        try:
-            count = int(form.get("NumMedia") or 0)
-        except ValueError as error:
-            raise WebhookParseError("NumMedia is not a number") from error
-        media = tuple(
-            Media(form[f"MediaUrl{i}"], form.get(f"MediaContentType{i}"))
-            for i in range(count)
-            if form.get(f"MediaUrl{i}")
-        )
-        kind = (media[0].mime_type or "").split("/")[0] if media else "text"
+        sender_kind, sender = classify_sender(form["From"])
+        channel = "whatsapp" if form["From"].lower().startswith("whatsapp:") else "sms"
+        media = self._media(form)
+        twilio_type = (form.get("MessageType") or "").lower()
+        values = {"message_type": "text", "text": form.get("Body")}
+        if twilio_type == "location" or (form.get("Latitude") and form.get("Longitude")):
+            location = {
+                key.lower(): form[key] for key in ("Latitude", "Longitude", "Address", "Label") if form.get(key)
+            }
+            if "label" in location:
+                location["name"] = location.pop("label")
+            for key in ("latitude", "longitude"):
+                try:
+                    location[key] = float(location[key])
+                except (KeyError, ValueError):
+                    location.pop(key, None)
+            parts = [location.get("name"), location.get("address")]
+            text = " - ".join(p for p in parts if p) or form.get("Body")
+            if not text and "latitude" in location and "longitude" in location:
+                text = f"{location['latitude']}, {location['longitude']}"
+            values.update(message_type="location", location=location, text=text or None)
+        elif form.get("ButtonPayload") or form.get("ButtonText") or twilio_type == "button":
+            values.update(
+                message_type="button" if twilio_type in ("button", "") else "interactive",
+                interactive_id=form.get("ButtonPayload") or None,
+                interactive_title=form.get("ButtonText") or None,
+            )
+        elif form.get("ListId") or form.get("ListTitle"):
+            values.update(
+                message_type="interactive",
+                interactive_id=form.get("ListId") or None,
+                interactive_title=form.get("ListTitle") or None,
+                text=form.get("Body") or form.get("ListTitle") or None,
+            )
+        elif media:
+            kind = twilio_type if twilio_type in MEDIA_TYPES else (media[0].mime_type or "").split("/")[0]
+            values["message_type"] = kind if kind in MEDIA_TYPES else "document"
+        elif twilio_type and twilio_type not in ("text", "sms", "mms"):
+            values["message_type"] = "unknown"
         return InboundMessage(
             provider_message_id=form["MessageSid"],
-            sender=e164_or_raw(sender),
+            sender=sender,
             recipient=e164_or_raw(form.get("To")),
             channel=channel,
-            message_type={"image": "image", "video": "video", "audio": "audio"}.get(
-                kind, "document" if media else "text"
-            ),
-            text=form.get("Body"),
             media=media,
-            reply_to_provider_id=form.get("OriginalRepliedMessageSid"),
-            profile_name=form.get("ProfileName"),
-            interactive_id=form.get("ButtonPayload"),
-            interactive_title=form.get("ButtonText"),
+            reply_to_provider_id=form.get("OriginalRepliedMessageSid") or None,
+            profile_name=form.get("ProfileName") or None,
             account_ref=form.get("AccountSid"),
+            sender_kind=sender_kind,
+            forwarded=form.get("Forwarded", "").lower() == "true",
+            frequently_forwarded=form.get("FrequentlyForwarded", "").lower() == "true",
+            referral=self._referral(form),
             raw=dict(form),
+            **values,
         )
+
+    @staticmethod
+    def _media(form):
+        """The media of an inbound message; a NumMedia that is not a number counts the MediaUrlN given."""
+        try:
+            count = int(form.get("NumMedia") or 0)
+        except ValueError:
+            count = MAX_MEDIA
+        return tuple(
+            Media(form[f"MediaUrl{i}"], form.get(f"MediaContentType{i}") or None)
+            for i in range(min(max(count, 0), MAX_MEDIA))
+            if form.get(f"MediaUrl{i}")
+        )
+
+    @staticmethod
+    def _referral(form):
+        """A click-to-WhatsApp ad's referral (Referral* parameters), with Meta's key names."""
+        referral = {key: form[name] for name, key in REFERRAL_PARAMETERS.items() if form.get(name)}
+        if referral.get("media_type", "").startswith("video") and "image_url" in referral:
+            referral["video_url"] = referral.pop("image_url")
+        return referral or None

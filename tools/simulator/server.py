@@ -8,7 +8,9 @@ Control API (JSON):
   ``callbacks`` (false: post none), ``meta_webhook_url``, ``meta_app_secret``, ``meta_access_token``,
   ``twilio_credentials`` ({sid: token}), ``infobip_api_key``, ``callback_headers``.
 - ``GET /_sim/messages``: what was sent, in order; ``POST /_sim/reset``: forget it and reset settings.
-- ``POST /_sim/inbound``: post a correctly signed inbound message of ``provider`` to ``url``.
+- ``POST /_sim/inbound``: post a correctly signed inbound webhook of ``provider`` to ``url``: a text
+  message by default, or any ``kind`` of ``INBOUND_KINDS`` (reactions, edits, media, statuses,
+  coexistence echoes, consent, identity and account events...) in the provider's documented shape.
 """
 
 import base64
@@ -140,6 +142,588 @@ def meta_envelope(waba_id, number_id, value_key, items, contacts=None):
     }
 
 
+# Inbound kinds (``POST /_sim/inbound`` with a "kind"), each in its provider's documented shape: the
+# samples of tests/unit/payloads name the pages. Spec keys they read, all optional but "from":
+# id, from, to, text, user_id (a WhatsApp business-scoped user id: with no "from", the message names
+# no phone number), profile_name, context_id (replied to), reaction_to, emoji, original_id (edited or
+# deleted message), media_id / media_url, mime_type, latitude, longitude, status, error_code.
+META_MESSAGE_KINDS = (
+    "text",
+    "image",
+    "video",
+    "document",
+    "audio",
+    "voice",
+    "sticker",
+    "sticker_animated",
+    "location",
+    "contacts",
+    "order",
+    "reaction",
+    "reaction_removed",
+    "edit",
+    "revoke",
+    "unsupported",
+    "button",
+    "button_reply",
+    "list_reply",
+    "nfm_reply",
+    "referral",
+    "forwarded",
+    "frequently_forwarded",
+    "group",
+    "system_identity_changed",
+    "system_number_changed",
+    "request_welcome",
+    "odd_beside_good",
+)
+META_OTHER_KINDS = (
+    "status",
+    "errors",
+    "echo",
+    "echo_edit",
+    "echo_revoke",
+    "history",
+    "state_sync",
+    "preferences_stop",
+    "preferences_resume",
+    "template_status",
+    "template_category",
+    "template_quality",
+    "template_components",
+    "phone_number_quality",
+    "account_update",
+    "unknown_field",
+)
+TWILIO_KINDS = ("text", "media", "location", "button", "referral", "forwarded", "status")
+INFOBIP_KINDS = (
+    "sms",
+    "text",
+    "image",
+    "document",
+    "voice",
+    "sticker",
+    "location",
+    "contact",
+    "button",
+    "button_reply",
+    "list_reply",
+    "flow_reply",
+    "order",
+    "reaction",
+    "reaction_removed",
+    "unsupported",
+    "referral",
+    "seen",
+    "delivery",
+    "identity_changed",
+    "payment",
+    "marketing_stop",
+    "template_status",
+    "odd_beside_good",
+)
+INBOUND_KINDS = {"meta": META_MESSAGE_KINDS + META_OTHER_KINDS, "twilio": TWILIO_KINDS, "infobip": INFOBIP_KINDS}
+REFERRAL = {
+    "source_url": "https://fb.me/3cr4Wqqkv",
+    "source_id": "120226305854810726",
+    "source_type": "ad",
+    "headline": "Chat with us",
+    "body": "Summer succulents are here!",
+    "media_type": "image",
+    "ctwa_clid": "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4Nx0",
+}
+
+
+def _now():
+    return str(int(time.time()))
+
+
+def _iso_now():
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+
+
+def _meta_content(kind, spec):
+    """The type-specific part of a Meta message of ``kind``."""
+    text = spec.get("text", "")
+    media = {"id": spec.get("media_id") or f"media-{uuid.uuid4().hex[:12]}", "sha256": "c2ltdWxhdGVk"}
+    context = {"from": "15550100001", "id": spec.get("context_id") or f"wamid.SIMOUT{uuid.uuid4().hex}"}
+    if kind in ("text", "referral", "forwarded", "frequently_forwarded", "group"):
+        message = {"type": "text", "text": {"body": text or "Hello"}}
+        if kind == "referral":
+            message["referral"] = dict(REFERRAL)
+        elif kind in ("forwarded", "frequently_forwarded"):
+            message["context"] = {kind: True}
+        elif kind == "group":
+            message["group_id"] = spec.get("group_id") or "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjMzOTQzMjAyMzQ4MDQ"
+        return message
+    if kind in ("image", "video", "document"):
+        mime = (
+            spec.get("mime_type") or {"image": "image/jpeg", "video": "video/mp4", "document": "application/pdf"}[kind]
+        )
+        body = {**media, "mime_type": mime, "caption": text or None}
+        if kind == "document":
+            body["filename"] = spec.get("filename") or "document.pdf"
+        return {"type": kind, kind: {k: v for k, v in body.items() if v is not None}}
+    if kind in ("audio", "voice"):
+        return {"type": "audio", "audio": {**media, "mime_type": "audio/ogg; codecs=opus", "voice": kind == "voice"}}
+    if kind in ("sticker", "sticker_animated"):
+        return {
+            "type": "sticker",
+            "sticker": {**media, "mime_type": "image/webp", "animated": kind == "sticker_animated"},
+        }
+    if kind == "location":
+        location = {"latitude": spec.get("latitude", 50.8466), "longitude": spec.get("longitude", 4.3528)}
+        location.update({k: spec[k] for k in ("name", "address") if spec.get(k)})
+        return {"type": "location", "location": location}
+    if kind == "contacts":
+        card = {
+            "name": {"formatted_name": spec.get("contact_name", "Barbara Johnson"), "first_name": "Barbara"},
+            "phones": [{"phone": spec.get("contact_phone", "+1 (415) 555-0100"), "type": "WORK"}],
+        }
+        return {"type": "contacts", "contacts": [card]}
+    if kind == "order":
+        items = [{"product_retailer_id": "di9ozbzfi4", "quantity": 2, "item_price": 30, "currency": "USD"}]
+        return {"type": "order", "order": {"catalog_id": "194836987003835", "text": text, "product_items": items}}
+    if kind in ("reaction", "reaction_removed"):
+        reaction = {"message_id": spec.get("reaction_to") or context["id"]}
+        if kind == "reaction":
+            reaction["emoji"] = spec.get("emoji", "\U0001f44d")
+        return {"type": "reaction", "reaction": reaction}
+    if kind == "edit":
+        original = spec.get("original_id") or f"wamid.SIM{uuid.uuid4().hex}"
+        edited = {"type": "text", "text": {"body": text or "(edited)"}}
+        return {"type": "edit", "edit": {"original_message_id": original, "message": edited}}
+    if kind == "revoke":
+        return {
+            "type": "revoke",
+            "revoke": {"original_message_id": spec.get("original_id") or f"wamid.SIM{uuid.uuid4().hex}"},
+        }
+    if kind == "unsupported":
+        error = {"code": 131051, "title": "Message type unknown", "message": "Message type unknown"}
+        error["error_data"] = {"details": "Message type is currently not supported."}
+        return {"type": "unsupported", "unsupported": {"type": "poll_creation"}, "errors": [error]}
+    if kind == "button":
+        payload = spec.get("payload", "STOP_PROMOTIONS")
+        return {"type": "button", "button": {"payload": payload, "text": text or payload}, "context": context}
+    if kind in ("button_reply", "list_reply"):
+        reply = {"id": spec.get("payload", "option-1"), "title": text or "Option 1"}
+        return {"type": "interactive", "interactive": {"type": kind, kind: reply}, "context": context}
+    if kind == "nfm_reply":
+        response = spec.get("response_json") or json.dumps({"flow_token": spec.get("flow_token", "sim-flow-token")})
+        reply = {"name": "flow", "body": "Sent", "response_json": response}
+        return {"type": "interactive", "interactive": {"type": "nfm_reply", "nfm_reply": reply}, "context": context}
+    if kind == "system_identity_changed":
+        identity = {"acknowledged": True, "created_timestamp": _now(), "hash": "Sjvjlx8G6Z0="}
+        return {
+            "type": "system",
+            "system": {"body": "User identity changed", "type": "customer_identity_changed"},
+            "identity": identity,
+        }
+    if kind == "system_number_changed":
+        new = spec.get("new_number", "+12195555358").lstrip("+")
+        body = f"User changed from {spec.get('from', '').lstrip('+')} to {new}"
+        return {"type": "system", "system": {"body": body, "wa_id": new, "type": "user_changed_number"}}
+    return {"type": kind}  # request_welcome
+
+
+def meta_inbound_body(spec):
+    """(id, decoded body) of a Meta webhook of ``spec["kind"]`` (see INBOUND_KINDS)."""
+    kind = spec.get("kind") or "text"
+    waba, number_id = spec.get("waba_id", "waba"), spec.get("phone_number_id", "100000000000001")
+    wa_id = (spec.get("from") or "").lstrip("+") or None
+    user_id = spec.get("user_id")
+    event_id = spec.get("id") or f"wamid.SIM{uuid.uuid4().hex}"
+    contact = {"profile": {"name": spec.get("profile_name", "Simulated Customer")}}
+    contact.update({key: value for key, value in (("wa_id", wa_id), ("user_id", user_id)) if value})
+
+    def envelope(field, value, metadata=True):
+        if metadata:
+            value = {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550100001", "phone_number_id": number_id},
+                **value,
+            }
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": waba, "time": int(time.time()), "changes": [{"field": field, "value": value}]}],
+        }
+
+    if kind in META_MESSAGE_KINDS:
+        sender = {key: value for key, value in (("from", wa_id), ("from_user_id", user_id)) if value}
+        if kind == "odd_beside_good":
+            good = {
+                **sender,
+                "id": event_id,
+                "timestamp": _now(),
+                "type": "text",
+                "text": {"body": spec.get("text", "")},
+            }
+            odd = {"id": f"wamid.SIMODD{uuid.uuid4().hex}", "timestamp": _now(), "type": "text", "text": {"body": "?"}}
+            return event_id, envelope(
+                "messages", {"contacts": [contact, {"profile": {"name": "?"}, "wa_id": "0"}], "messages": [odd, good]}
+            )
+        message = {**sender, "id": event_id, "timestamp": _now(), **_meta_content(kind, spec)}
+        if spec.get("context_id") and "context" not in message:
+            message["context"] = {"from": "15550100001", "id": spec["context_id"]}
+        value = (
+            {"messages": [message]} if kind.startswith("system_") else {"contacts": [contact], "messages": [message]}
+        )
+        return event_id, envelope("messages", value)
+    if kind == "status":
+        item = {
+            "id": spec.get("id") or f"wamid.SIMOUT{uuid.uuid4().hex}",
+            "status": spec.get("status", "delivered"),
+            "timestamp": _now(),
+        }
+        item.update(
+            {key: value for key, value in (("recipient_id", wa_id or user_id), ("recipient_user_id", user_id)) if value}
+        )
+        if item["status"] == "failed":
+            item["errors"] = [{"code": int(spec.get("error_code", 131026)), "title": "Message undeliverable"}]
+        elif item["status"] in ("sent", "delivered"):
+            item["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "utility", "type": "regular"}
+        return item["id"], envelope("messages", {"statuses": [item]})
+    if kind == "errors":
+        error = {
+            "code": int(spec.get("error_code", 130429)),
+            "title": "Rate limit hit",
+            "message": "(#130429) Rate limit hit",
+        }
+        return event_id, envelope("messages", {"errors": [error]})
+    if kind in ("echo", "echo_edit", "echo_revoke"):
+        echo = {"from": "15550100001", "id": event_id, "timestamp": _now()}
+        echo.update({key: value for key, value in (("to", wa_id), ("to_user_id", user_id)) if value})
+        if kind == "echo":
+            echo.update(type="text", text={"body": spec.get("text", "Sent from the WhatsApp Business app")})
+        else:
+            original = spec.get("original_id") or f"wamid.SIMOUT{uuid.uuid4().hex}"
+            if kind == "echo_edit":
+                edited = {"type": "text", "text": {"body": spec.get("text", "(edited)")}}
+                echo.update(type="edit", edit={"original_message_id": original, "message": edited})
+            else:
+                echo.update(type="revoke", revoke={"original_message_id": original})
+        return event_id, envelope("smb_message_echoes", {"message_echoes": [echo]})
+    if kind == "history":
+        theirs = {
+            "from": wa_id,
+            "id": event_id,
+            "timestamp": _now(),
+            "type": "text",
+            "text": {"body": spec.get("text", "Are you open on Sunday?")},
+            "history_context": {"status": "READ"},
+        }
+        ours = {
+            "from": "15550100001",
+            "to": wa_id,
+            "id": f"wamid.SIMOUT{uuid.uuid4().hex}",
+            "timestamp": _now(),
+            "type": "text",
+            "text": {"body": "Yes, from 10 to 4."},
+            "history_context": {"status": "DELIVERED"},
+        }
+        chunk = {
+            "metadata": {"phase": 0, "chunk_order": 1, "progress": 100},
+            "threads": [{"id": wa_id, "messages": [theirs, ours]}],
+        }
+        return event_id, envelope("history", {"history": [chunk]})
+    if kind == "state_sync":
+        item = {
+            "type": "contact",
+            "contact": {"full_name": spec.get("profile_name", "Simulated Customer"), "phone_number": wa_id},
+            "action": spec.get("action", "add"),
+            "metadata": {"timestamp": _now()},
+        }
+        return event_id, envelope("smb_app_state_sync", {"state_sync": [item]})
+    if kind in ("preferences_stop", "preferences_resume"):
+        value = kind.split("_")[1]
+        item = {
+            "wa_id": wa_id,
+            "detail": f"User requested to {value} marketing messages",
+            "category": "marketing_messages",
+            "value": value,
+            "timestamp": int(time.time()),
+        }
+        return event_id, envelope("user_preferences", {"contacts": [contact], "user_preferences": [item]})
+    template = {
+        "message_template_id": int(spec.get("template_id", 1689556908129832)),
+        "message_template_name": spec.get("template_name", "order_confirmation"),
+        "message_template_language": spec.get("language", "en_US"),
+    }
+    if kind == "template_status":
+        value = {
+            "event": spec.get("status", "APPROVED"),
+            **template,
+            "reason": spec.get("reason", "NONE"),
+            "message_template_category": "UTILITY",
+        }
+        return event_id, envelope("message_template_status_update", value, metadata=False)
+    if kind == "template_category":
+        value = {**template, "previous_category": "UTILITY", "new_category": spec.get("category", "MARKETING")}
+        return event_id, envelope("template_category_update", value, metadata=False)
+    if kind == "template_quality":
+        value = {"previous_quality_score": "GREEN", "new_quality_score": spec.get("quality", "YELLOW"), **template}
+        return event_id, envelope("message_template_quality_update", value, metadata=False)
+    if kind == "template_components":
+        value = {**template, "message_template_element": spec.get("text", "Hi {{1}}! Welcome.")}
+        return event_id, envelope("message_template_components_update", value, metadata=False)
+    if kind == "phone_number_quality":
+        value = {
+            "display_phone_number": "15550100001",
+            "event": spec.get("event", "FLAGGED"),
+            "current_limit": "TIER_10K",
+        }
+        return event_id, envelope("phone_number_quality_update", value, metadata=False)
+    if kind == "account_update":
+        value = {
+            "event": spec.get("event", "ACCOUNT_RESTRICTION"),
+            "restriction_info": [
+                {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": int(time.time()) + 86400}
+            ],
+        }
+        return event_id, envelope("account_update", value, metadata=False)
+    if kind == "unknown_field":
+        call = {
+            "id": f"wacid.SIM{uuid.uuid4().hex}",
+            "from": wa_id,
+            "to": "15550100001",
+            "event": "connect",
+            "timestamp": _now(),
+        }
+        return event_id, envelope("calls", {"contacts": [contact], "calls": [call]})
+    raise ValueError(f"unknown Meta inbound kind {kind!r}")
+
+
+def twilio_inbound_form(spec):
+    """(sid, form) of a Twilio webhook of ``spec["kind"]`` (see INBOUND_KINDS)."""
+    kind = spec.get("kind") or "text"
+    sid = spec.get("id") or f"SM{uuid.uuid4().hex}"
+    account = spec.get("account_sid", "ACsim")
+    if kind == "status":
+        status = spec.get("status", "delivered")
+        form = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account, "MessageStatus": status, "SmsStatus": status}
+        form.update({"To": spec["from"], "From": spec.get("to", "+15005550006"), "ApiVersion": "2010-04-01"})
+        if spec.get("error_code"):
+            form["ErrorCode"] = str(spec["error_code"])
+        return sid, form
+    whatsapp = spec["from"].startswith("whatsapp:")
+    form = {
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": account,
+        "From": spec["from"],
+        "To": spec.get("to", "+15005550006"),
+        "Body": spec.get("text", ""),
+        "NumMedia": "0",
+        "SmsStatus": "received",
+    }
+    if spec.get("kind") and whatsapp:
+        form.update(
+            ProfileName=spec.get("profile_name", "Simulated Customer"), WaId=spec["from"][10:], MessageType="text"
+        )
+    if kind == "media":
+        mime = spec.get("mime_type", "image/jpeg")
+        form.update(
+            NumMedia="1",
+            MediaContentType0=mime,
+            MediaUrl0=spec.get(
+                "media_url", f"https://api.twilio.com/2010-04-01/Accounts/{account}/Messages/{sid}/Media/ME1"
+            ),
+        )
+        form["MessageType"] = mime.split("/")[0] if whatsapp else form.get("MessageType")
+    elif kind == "location":
+        form.update(
+            MessageType="location",
+            Latitude=str(spec.get("latitude", 50.8466)),
+            Longitude=str(spec.get("longitude", 4.3528)),
+            Label=spec.get("name", "Grand-Place"),
+            Address=spec.get("address", "Brussels"),
+        )
+    elif kind == "button":
+        payload = spec.get("payload", "STOP_PROMOTIONS")
+        form.update(
+            MessageType="button",
+            ButtonPayload=payload,
+            ButtonText=spec.get("text") or payload,
+            Body=spec.get("text") or payload,
+        )
+    elif kind == "referral":
+        form.update(
+            ReferralSourceId=REFERRAL["source_id"],
+            ReferralSourceType=REFERRAL["source_type"],
+            ReferralSourceUrl=REFERRAL["source_url"],
+            ReferralHeadline=REFERRAL["headline"],
+            ReferralBody=REFERRAL["body"],
+            ReferralCtwaClid=REFERRAL["ctwa_clid"],
+        )
+    elif kind == "forwarded":
+        form.update(Forwarded="true", FrequentlyForwarded=str(bool(spec.get("frequently"))).lower())
+    if spec.get("context_id"):
+        form.update(OriginalRepliedMessageSid=spec["context_id"], OriginalRepliedMessageSender=form["To"])
+    return sid, {key: value for key, value in form.items() if value is not None}
+
+
+def infobip_inbound_body(spec):
+    """(id, decoded body) of an Infobip webhook of ``spec["kind"]`` (see INBOUND_KINDS)."""
+    kind = spec.get("kind") or "sms"
+    message_id = spec.get("id") or f"ib-in-{uuid.uuid4().hex}"
+    sender = spec["from"].lstrip("+")
+    to = spec.get("to", "ACME" if kind == "sms" else "447860099299")
+    text = spec.get("text", "")
+    if kind == "sms":
+        result = {
+            "messageId": message_id,
+            "from": sender,
+            "to": to,
+            "text": text,
+            "cleanText": text,
+            "receivedAt": _iso_now(),
+            "smsCount": 1,
+        }
+        return message_id, {"results": [result], "messageCount": 1, "pendingMessageCount": 0}
+    if kind == "seen":
+        return message_id, {
+            "results": [{"messageId": message_id, "from": sender, "to": to, "sentAt": _iso_now(), "seenAt": _iso_now()}]
+        }
+    if kind == "delivery":
+        groups = {
+            "delivered": (3, "DELIVERED", "DELIVERED_TO_HANDSET"),
+            "failed": (2, "UNDELIVERABLE", "UNDELIVERABLE_NOT_DELIVERED"),
+        }
+        group_id, group, name = groups.get(spec.get("status", "delivered"), groups["delivered"])
+        result = {
+            "messageId": message_id,
+            "to": sender,
+            "sentAt": _iso_now(),
+            "doneAt": _iso_now(),
+            "messageCount": 1,
+            "status": {"groupId": group_id, "groupName": group, "id": 5, "name": name},
+        }
+        result["error"] = {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR", "permanent": False}
+        return message_id, {"results": [result]}
+    if kind == "identity_changed":
+        content = {
+            "type": "user_identity_changed",
+            "description": "User identity changed",
+            "hash": "Sjvjlx8G6Z0=",
+            "userNumber": sender,
+        }
+        return message_id, {"from": to, "content": content, "createdAt": _iso_now()}
+    if kind == "payment":
+        content = {
+            "from": sender,
+            "type": "payment",
+            "referenceId": "order-42",
+            "paymentId": message_id,
+            "paymentStatus": "CAPTURED",
+            "currency": "INR",
+            "totalAmountValue": 21000,
+            "totalAmountOffset": 100,
+        }
+        return message_id, {"from": to, "content": content, "createdAt": _iso_now()}
+    if kind == "marketing_stop":
+        content = {
+            "sender": to,
+            "from": sender,
+            "notificationMessagesStatus": "STOPPED",
+            "description": "User requested to stop marketing messages",
+        }
+        return message_id, {"from": to, "content": content, "createdAt": _iso_now()}
+    if kind == "template_status":
+        change = {"type": "TEMPLATE_STATUS_UPDATE", "newStatus": spec.get("status", "APPROVED"), "reason": "NONE"}
+        body = {
+            "messageTemplateId": 1689556908129832,
+            "messageTemplateName": spec.get("template_name", "order_confirmation"),
+            "messageTemplateLanguage": spec.get("language", "en"),
+            "timestamp": _iso_now(),
+            "change": change,
+        }
+        return message_id, body
+    context = {"from": to, "id": spec["context_id"]} if spec.get("context_id") else None
+    media_url = spec.get("media_url") or f"https://api.infobip.com/whatsapp/1/senders/{to}/media/{uuid.uuid4().hex}"
+    messages = {
+        "text": {"type": "TEXT", "text": text or "Hello"},
+        "image": {"type": "IMAGE", "url": media_url, "caption": text or None},
+        "document": {"type": "DOCUMENT", "url": media_url, "caption": text or None},
+        "voice": {"type": "VOICE", "url": media_url},
+        "sticker": {"type": "STICKER", "url": media_url},
+        "location": {
+            "type": "LOCATION",
+            "latitude": spec.get("latitude", 45.8131647),
+            "longitude": spec.get("longitude", 15.9779624),
+            "name": spec.get("name"),
+            "address": spec.get("address"),
+        },
+        "contact": {
+            "type": "CONTACT",
+            "contacts": [
+                {
+                    "name": {"formattedName": spec.get("contact_name", "John Smith")},
+                    "phones": [{"phone": spec.get("contact_phone", "+385919998888"), "type": "CELL"}],
+                }
+            ],
+        },
+        "button": {
+            "type": "BUTTON",
+            "text": text or "Stop promotions",
+            "payload": spec.get("payload", "STOP_PROMOTIONS"),
+        },
+        "button_reply": {
+            "type": "INTERACTIVE_BUTTON_REPLY",
+            "id": spec.get("payload", "option-1"),
+            "title": text or "Option 1",
+        },
+        "list_reply": {"type": "INTERACTIVE_LIST_REPLY", "id": spec.get("payload", "row-1"), "title": text or "Row 1"},
+        "flow_reply": {
+            "type": "INTERACTIVE_FLOW_REPLY",
+            "text": "Sent",
+            "response": {"flow_token": spec.get("flow_token", "sim-flow-token")},
+        },
+        "order": {
+            "type": "ORDER",
+            "catalogId": "194836987003835",
+            "text": text,
+            "productItems": [{"productRetailerId": "di9ozbzfi4", "quantity": 2, "itemPrice": 30.0, "currency": "EUR"}],
+        },
+        "reaction": {"type": "REACTION", "emoji": spec.get("emoji", "\U0001f44d"), "action": "ADDED"},
+        "reaction_removed": {"type": "REACTION", "action": "REMOVED"},
+        "unsupported": {"type": "UNSUPPORTED"},
+        "referral": {
+            "type": "TEXT",
+            "text": text or "Hello",
+            "referral": {
+                "sourceType": "AD",
+                "sourceId": REFERRAL["source_id"],
+                "sourceUrl": REFERRAL["source_url"],
+                "headline": REFERRAL["headline"],
+                "body": REFERRAL["body"],
+                "ctwaClickId": REFERRAL["ctwa_clid"],
+            },
+        },
+        "odd_beside_good": {"type": "TEXT", "text": text or "Hello"},
+    }
+    if kind not in messages:
+        raise ValueError(f"unknown Infobip inbound kind {kind!r}")
+    message = {key: value for key, value in messages[kind].items() if value is not None}
+    if kind in ("reaction", "reaction_removed"):
+        context = {"from": to, "id": spec.get("reaction_to") or f"ib-out-{uuid.uuid4().hex}"}
+    if context:
+        message["context"] = context
+    result = {
+        "from": sender,
+        "to": to,
+        "integrationType": "WHATSAPP",
+        "receivedAt": _iso_now(),
+        "messageId": message_id,
+        "message": message,
+        "contact": {"name": spec.get("profile_name", "Simulated Customer")},
+        "price": {"pricePerMessage": 0, "currency": "EUR"},
+    }
+    results = [result]
+    if kind == "odd_beside_good":
+        results.insert(0, {"to": to, "integrationType": "WHATSAPP", "message": {"type": "TEXT", "text": "no id"}})
+    return message_id, {"results": results, "messageCount": len(results), "pendingMessageCount": 0}
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ProviderSimulator/1.0"
@@ -250,59 +834,46 @@ class Handler(BaseHTTPRequestHandler):
         builder = builders.get(spec.get("provider"))
         if builder is None or not spec.get("url"):
             return self._answer(400, {"error": "provider (meta|twilio|infobip) and url are required"})
+        if spec.get("kind") and spec["kind"] not in INBOUND_KINDS[spec["provider"]]:
+            return self._answer(400, {"error": f"kind is one of {', '.join(INBOUND_KINDS[spec['provider']])}"})
+        if not spec.get("from") and not (spec["provider"] == "meta" and spec.get("user_id")):
+            return self._answer(400, {"error": "from is required (or user_id for a Meta user known by it only)"})
         message_id, response = builder(spec)
         return self._answer(200, {"id": message_id, "status": response.status_code, "body": response.text[:2000]})
 
     def _inbound_meta(self, spec):
-        wamid = spec.get("id") or f"wamid.SIM{uuid.uuid4().hex}"
-        wa_id = spec["from"].lstrip("+")
-        message = {"from": wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": spec.get("type", "text")}
-        if message["type"] == "text":
-            message["text"] = {"body": spec.get("text", "")}
-        if spec.get("context_id"):
-            message["context"] = {"from": wa_id, "id": spec["context_id"]}
-        message.update(spec.get("message") or {})
-        payload = meta_envelope(
-            spec.get("waba_id", "waba"),
-            spec.get("phone_number_id", "100000000000001"),
-            "messages",
-            [message],
-            contacts=[{"profile": {"name": spec.get("profile_name", "Simulated Customer")}, "wa_id": wa_id}],
-        )
+        if spec.get("kind"):
+            wamid, payload = meta_inbound_body(spec)
+        else:
+            wamid = spec.get("id") or f"wamid.SIM{uuid.uuid4().hex}"
+            wa_id = spec["from"].lstrip("+")
+            message = {"from": wa_id, "id": wamid, "timestamp": _now(), "type": spec.get("type", "text")}
+            if message["type"] == "text":
+                message["text"] = {"body": spec.get("text", "")}
+            if spec.get("context_id"):
+                message["context"] = {"from": wa_id, "id": spec["context_id"]}
+            message.update(spec.get("message") or {})
+            payload = meta_envelope(
+                spec.get("waba_id", "waba"),
+                spec.get("phone_number_id", "100000000000001"),
+                "messages",
+                [message],
+                contacts=[{"profile": {"name": spec.get("profile_name", "Simulated Customer")}, "wa_id": wa_id}],
+            )
         body = json.dumps(payload).encode()
         secret = spec.get("app_secret") or self.state.settings["meta_app_secret"]
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body, secret)}
         return wamid, self.state.http.post(spec["url"], data=body, headers=headers, timeout=30)
 
     def _inbound_twilio(self, spec):
-        sid = spec.get("id") or f"SM{uuid.uuid4().hex}"
-        form = {
-            "MessageSid": sid,
-            "SmsMessageSid": sid,
-            "AccountSid": spec.get("account_sid", "ACsim"),
-            "From": spec["from"],
-            "To": spec.get("to", "+15005550006"),
-            "Body": spec.get("text", ""),
-            "NumMedia": "0",
-            "SmsStatus": "received",
-        }
+        sid, form = twilio_inbound_form(spec)
         form.update(spec.get("form") or {})
         signature = RequestValidator(spec.get("auth_token", "")).compute_signature(spec["url"], form)
         headers = {"X-Twilio-Signature": signature}
         return sid, self.state.http.post(spec["url"], data=form, headers=headers, timeout=30)
 
     def _inbound_infobip(self, spec):
-        message_id = spec.get("id") or f"ib-in-{uuid.uuid4().hex}"
-        result = {
-            "messageId": message_id,
-            "from": spec["from"].lstrip("+"),
-            "to": spec.get("to", "ACME"),
-            "text": spec.get("text", ""),
-            "cleanText": spec.get("text", ""),
-            "receivedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime()),
-            "smsCount": 1,
-        }
-        payload = {"results": [result], "messageCount": 1, "pendingMessageCount": 0}
+        message_id, payload = infobip_inbound_body(spec)
         return message_id, self.state.http.post(spec["url"], json=payload, timeout=30)
 
     # Meta Graph API
