@@ -1,7 +1,10 @@
-"""Take the README's screenshot of the inbox: log in to a running product (scripts/run.sh), open
-the inbox in headless Chromium, open a conversation and save a PNG.
+"""Take the README's screenshots: log in to a running product (scripts/run.sh), open the inbox in
+headless Chromium, open a conversation and save a PNG; or open another page, click and wait.
 
     python scripts/screenshot_inbox.py [--url http://127.0.0.1:8069] [--out static/description/inbox.png]
+    python scripts/screenshot_inbox.py --login agent --password agent --view mine --out agent_day.png
+    python scripts/screenshot_inbox.py --page /odoo/action-contact_centre.contact_centre_campaign_action/1 \
+        --click 'button[name=action_confirm_schedule]' --wait .modal-dialog --out supervisor_day.png
 
 Uses Chromium's DevTools protocol through websocket-client (the test suite's dependency).
 """
@@ -86,6 +89,26 @@ def start_chromium(port, width, height):
     raise SystemExit("Chromium did not start")
 
 
+def show_inbox(tools, args):
+    tools.call("Page.navigate", url=f"{args.url}/odoo/contact-centre-inbox")
+    tools.wait_for(f".o_cc_view_{args.view}")
+    tools.click(f".o_cc_view_{args.view}")
+    time.sleep(1)
+    conversation = f".o_cc_conversation[data-contact-name^={json.dumps(args.contact)}]"
+    tools.wait_for(conversation)
+    tools.click(conversation)
+    tools.wait_for(".o_cc_contact_panel")
+
+
+def show_page(tools, args):
+    tools.call("Page.navigate", url=f"{args.url}{args.page}")
+    if args.click:
+        tools.wait_for(args.click)
+        time.sleep(1)
+        tools.click(args.click)
+    tools.wait_for(args.wait)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8069")
@@ -94,6 +117,10 @@ def main():
     parser.add_argument("--password", default="supervisor")
     parser.add_argument("--contact", default="Emma", help="open the conversation of this contact")
     parser.add_argument("--out", default="static/description/inbox.png")
+    parser.add_argument("--view", default="all", choices=["mine", "unassigned", "all", "resolved"])
+    parser.add_argument("--page", help="another page to take instead of the inbox (a path)")
+    parser.add_argument("--click", help="on --page: a selector to click once it has loaded")
+    parser.add_argument("--wait", default=".o_content", help="on --page: the selector to wait for before the shot")
     parser.add_argument("--port", type=int, default=9333)
     args = parser.parse_args()
 
@@ -103,14 +130,10 @@ def main():
         tools = DevTools(ws_url)
         tools.call("Network.enable")
         tools.call("Network.setCookie", name="session_id", value=cookie, url=args.url)
-        tools.call("Page.navigate", url=f"{args.url}/odoo/contact-centre-inbox")
-        tools.wait_for(".o_cc_view_all")
-        tools.click(".o_cc_view_all")
-        time.sleep(1)
-        conversation = f".o_cc_conversation[data-contact-name^={json.dumps(args.contact)}]"
-        tools.wait_for(conversation)
-        tools.click(conversation)
-        tools.wait_for(".o_cc_contact_panel")
+        if args.page:
+            show_page(tools, args)
+        else:
+            show_inbox(tools, args)
         time.sleep(1.5)
         shot = tools.call("Page.captureScreenshot", format="png")
         with open(args.out, "wb") as file:
