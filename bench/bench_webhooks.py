@@ -1,6 +1,7 @@
 """Webhook ingestion against a running Odoo with 2 workers, side by side with /web/health.
 
-    python bench/bench_webhooks.py [--requests 3000] [--clients 16] [--batch 10]
+    python bench/bench_webhooks.py [--requests 3000] [--clients 16] [--batch 10] [--latency]
+    python bench/bench_webhooks.py --latency-only [--latency-events 10000] [--latency-pace 20]
 
 Creates a throwaway database with the addon, starts Odoo (--workers 2), and with a pool of
 concurrent keep-alive clients posts signed Meta webhooks: single status callbacks, single inbound
@@ -9,9 +10,18 @@ messages and batches of status callbacks; prints requests/s, events/s and p50/p9
 Webhooks are answered once verified and queued; a cron worker ingests the queue. Each scenario is
 measured twice apart (the requests with ingestion paused, then the ingestion of what they queued),
 then together (steady state: the cron worker ingesting while the requests come, on the same cores).
+
+Last with --latency (about 9 minutes more), or alone with --latency-only: the delay from webhook
+to ingested, event by event. Single status callbacks are posted at a fixed pace, well below what
+the server sustains; for each, the moment its answer came back is recorded, and compared with its
+request's ``processed_date`` (stamped to the microsecond just before the processor commits the
+batch, read from the database since RPC drops the microseconds): p50, p99 and max (target: max
+under 5 s). A lost wake-up shows as an event that waits for the cron's next regular tick, up to a
+minute or more, with no processing run going on meanwhile.
 """
 
 import argparse
+import bisect
 import hashlib
 import hmac
 import json
@@ -22,6 +32,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 
 import requests
 
@@ -34,10 +45,12 @@ from common import (  # noqa: E402
     odoo_shell,
     percentiles,
     rpc,
+    sql,
     start_odoo,
 )
 
 SECRET = "bench-app-secret"
+WEBHOOK_PATH = "/contact_centre/webhook/whatsapp"
 NUMBER_ID = "100000000000777"
 ROUNDS = 5
 
@@ -121,6 +134,161 @@ def wait_ingested(url, db, began, events, label):
     print(f"{label:34s} {events / total:26.0f} events/s  in {total:5.1f} s  failed {failed}", flush=True)
 
 
+def create_outbound_messages(db, paths, wamids):
+    """Outbound WhatsApp messages to receive statuses for. Messages are made only by the product's
+    own paths: stored here as the superuser would, in ``odoo-bin shell``."""
+    print(f"creating {len(wamids)} outbound messages to receive statuses for...", flush=True)
+    odoo_shell(
+        db,
+        paths,
+        f"""
+config = env["contact.centre.whatsapp.config"].search([("phone_number_id", "=", "{NUMBER_ID}")])
+contact = env["contact.centre.contact"].search([("whatsapp_number", "=", "+32470000000")], limit=1) or env[
+    "contact.centre.contact"].create({{"name": "Bench", "whatsapp_number": "+32470000000"}})
+thread = env["contact.centre.thread"]._get_or_create(contact, "whatsapp")
+env["contact.centre.message"].create([
+    {{"contact_id": contact.id, "thread_id": thread.id, "channel": "whatsapp", "direction": "outbound",
+      "status": "sent", "provider": "meta", "external_message_id": wamid, "body_text": "x",
+      "whatsapp_config_id": config.id}}
+    for wamid in {wamids!r}
+])
+""",
+    )
+
+
+def idle_while_pending(runs, waits):
+    """For each (answered, ingested) span in ``waits``, how long of it no run of ``runs`` (sorted
+    (start, end) spans) was going on."""
+    starts = [start for start, _end in runs]
+    idle = []
+    for begin, end in waits:
+        covered, cursor = 0.0, begin
+        for start, stop in runs[max(0, bisect.bisect_right(starts, begin) - 1) :]:
+            if start >= end:
+                break
+            if stop > cursor:
+                covered += min(stop, end) - max(start, cursor)
+                cursor = min(stop, end)
+        idle.append(max(0.0, end - begin - covered))
+    return idle
+
+
+def latency_section(url, db, events, pace, clients):
+    """Post ``events`` single status callbacks, one every 1/``pace`` s, and report the delay from
+    each answer to the ingestion of its event (``processed_date``, to the microsecond)."""
+    wamids = [f"wamid.BENCHLAT{i}" for i in range(events)]
+    [(first_id,)] = sql(db, "SELECT COALESCE(MAX(id), 0) FROM contact_centre_webhook_event")
+    [(first_trigger,)] = sql(db, "SELECT last_value FROM ir_cron_trigger_id_seq")
+    [(first_run,)] = sql(
+        db,
+        "SELECT COALESCE(MAX(p.id), 0) FROM ir_cron_progress p JOIN ir_model_data d ON d.res_id = p.cron_id"
+        " AND d.model = 'ir.cron' AND d.module = 'contact_centre' AND d.name = 'ir_cron_contact_centre_webhook_events'",
+    )
+    answered, sent, codes = [None] * events, [None] * events, [None] * events
+
+    def one(index):
+        body, headers = signed(envelope("statuses", [status(wamids[index], "delivered")]))
+        sent[index] = time.time()
+        try:
+            response = session().post(url + WEBHOOK_PATH, data=body, headers=headers, timeout=60)
+            codes[index] = response.status_code
+        except requests.RequestException as error:
+            codes[index] = type(error).__name__
+        answered[index] = time.time()
+
+    print(
+        f"latency: {events} single status callbacks at {pace:g}/s ({events / pace:.0f} s), {clients} clients",
+        flush=True,
+    )
+    behind = 0.0
+    with ThreadPoolExecutor(clients) as pool:
+        began = time.perf_counter()
+        for index in range(events):
+            delay = began + index / pace - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                behind = max(behind, -delay)
+            pool.submit(one, index)
+    posting = time.perf_counter() - began
+    errors = sum(1 for code in codes if code != 200)
+
+    # Wait for the queue to drain (a lost wake-up waits for the cron's regular tick: up to ~2 min).
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        [(pending,)] = sql(
+            db, "SELECT count(*) FROM contact_centre_webhook_event WHERE id > %s AND state = 'pending'", (first_id,)
+        )
+        if not pending:
+            break
+        time.sleep(0.2)
+    rows = sql(
+        db,
+        "SELECT events->0->>'provider_message_id', processed_date, state FROM contact_centre_webhook_event"
+        " WHERE id > %s",
+        (first_id,),
+    )
+    ingested = {wamid: (processed, state) for wamid, processed, state in rows}
+    latencies, from_sent, waits, missing, failed = [], [], [], 0, 0
+    for index, wamid in enumerate(wamids):
+        processed, state = ingested.get(wamid, (None, None))
+        if codes[index] != 200:
+            continue
+        if state == "failed":
+            failed += 1
+        if processed is None:
+            missing += 1
+            continue
+        done_at = processed.replace(tzinfo=UTC).timestamp()
+        # Ingested before the client had read its answer (the commit precedes it): no delay.
+        latencies.append(max(0.0, done_at - answered[index]))
+        from_sent.append(done_at - sent[index])
+        waits.append((answered[index], done_at))
+    [(last_trigger,)] = sql(db, "SELECT last_value FROM ir_cron_trigger_id_seq")
+    # The processor's runs (start, end), to tell a lost wake-up (an event pending while no run goes
+    # on, until the cron's regular tick) from a processor that is just behind (runs back to back).
+    runs = [
+        (start.replace(tzinfo=UTC).timestamp(), end.replace(tzinfo=UTC).timestamp())
+        for start, end in sql(
+            db,
+            "SELECT p.create_date, p.write_date FROM ir_cron_progress p JOIN ir_model_data d ON d.res_id = p.cron_id"
+            " AND d.model = 'ir.cron' AND d.module = 'contact_centre'"
+            " AND d.name = 'ir_cron_contact_centre_webhook_events' WHERE p.id > %s ORDER BY p.id",
+            (first_run,),
+        )
+    ]
+    idle = sorted(idle_while_pending(runs, waits))
+    latencies.sort()
+    from_sent.sort()
+
+    def at(ordered, share):
+        return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
+
+    print(
+        f"  posted in {posting:.1f} s ({events / posting:.0f}/s, at worst {1000 * behind:.0f} ms behind the pace), "
+        f"errors {errors}; {len(latencies)} ingested, {missing} not within 3 min of the end, {failed} failed",
+        flush=True,
+    )
+    print(
+        f"  answered -> ingested: p50 {1000 * at(latencies, 0.5):.0f} ms  p99 {1000 * at(latencies, 0.99):.0f} ms  "
+        f"max {1000 * (latencies[-1] if latencies else float('nan')):.0f} ms  (target max < 5000 ms); "
+        f"over 5 s: {sum(1 for latency in latencies if latency > 5)}",
+        flush=True,
+    )
+    print(
+        f"  sent -> ingested:     p50 {1000 * at(from_sent, 0.5):.0f} ms  p99 {1000 * at(from_sent, 0.99):.0f} ms  "
+        f"max {1000 * (from_sent[-1] if from_sent else float('nan')):.0f} ms",
+        flush=True,
+    )
+    print(
+        f"  processing runs {len(runs)}, wake-ups (cron triggers) made {last_trigger - first_trigger}; "
+        f"longest an event waited with no run going on: {1000 * (idle[-1] if idle else 0):.0f} ms "
+        f"(p99 {1000 * at(idle, 0.99):.0f} ms; a lost wake-up waits for the regular tick, up to a minute)",
+        flush=True,
+    )
+    print(f"  load average during the run: {os.getloadavg()[1]:.1f} ({os.cpu_count()} cores)", flush=True)
+
+
 def oversized_body_refusal(url, megabytes=5, tries=20):
     """An unsigned body of ``megabytes`` naming a different number in each entry (what held a
     worker for 19 s when every id cost a query) must be refused at once: time to the answer."""
@@ -147,6 +315,11 @@ def main():
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--latency", action="store_true", help="then the webhook -> ingested delay")
+    parser.add_argument("--latency-only", action="store_true", help="only the webhook -> ingested delay")
+    parser.add_argument("--latency-events", type=int, default=10000)
+    parser.add_argument("--latency-pace", type=float, default=20, help="requests per second")
+    parser.add_argument("--latency-clients", type=int, default=16)
     args = parser.parse_args()
     db, paths, port = f"cc_bench_webhooks_{os.getpid()}", addons_path(), free_port()
     print("creating the database...", flush=True)
@@ -169,26 +342,15 @@ def main():
                 "api_base_url": "http://127.0.0.1:9",
             },
         )
+        latency_wamids = [f"wamid.BENCHLAT{i}" for i in range(args.latency_events)]
+        if args.latency_only:
+            create_outbound_messages(db, paths, latency_wamids)
+            latency_section(url, db, args.latency_events, args.latency_pace, args.latency_clients)
+            return
         # Single statuses: 2 x requests (rounds, then timed alone), then a batch region.
         offset = 2 * args.requests + 100
         wamids = [f"wamid.BENCHOUT{i}" for i in range(offset + 2 * args.requests * args.batch // args.batch + 100)]
-        print(f"creating {len(wamids)} outbound messages to receive statuses for...", flush=True)
-        # Messages are made only by the product's own paths: stored here as the superuser would.
-        odoo_shell(
-            db,
-            paths,
-            f"""
-config = env["contact.centre.whatsapp.config"].search([("phone_number_id", "=", "{NUMBER_ID}")])
-contact = env["contact.centre.contact"].create({{"name": "Bench", "whatsapp_number": "+32470000000"}})
-thread = env["contact.centre.thread"]._get_or_create(contact, "whatsapp")
-env["contact.centre.message"].create([
-    {{"contact_id": contact.id, "thread_id": thread.id, "channel": "whatsapp", "direction": "outbound",
-      "status": "sent", "provider": "meta", "external_message_id": wamid, "body_text": "x",
-      "whatsapp_config_id": config.id}}
-    for wamid in {wamids!r}
-])
-""",
-        )
+        create_outbound_messages(db, paths, wamids + (latency_wamids if args.latency else []))
         print(
             f"Odoo --workers 2, {args.clients} concurrent clients, {args.requests} requests per scenario, "
             f"{os.cpu_count()} cores (clients and Odoo share them)"
@@ -306,6 +468,8 @@ env["contact.centre.message"].create([
             f"single status callbacks answered at {status_ratio:.0%} of the /web/health ceiling, "
             f"single inbound messages at {inbound_ratio:.0%} (target 80%)"
         )
+        if args.latency:
+            latency_section(url, db, args.latency_events, args.latency_pace, args.latency_clients)
     finally:
         process.terminate()
         process.wait(30)

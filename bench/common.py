@@ -125,3 +125,15 @@ def start_simulator(latency_ms=0):
             time.sleep(0.1)
     process.kill()
     raise SystemExit("the simulator did not start")
+
+
+def sql(db, query, params=()):
+    """Rows of ``query`` run straight on ``db`` (as this OS user, through the socket): for what RPC
+    cannot give, such as timestamps to the microsecond (Odoo's ``Datetime`` reads drop them)."""
+    import psycopg2  # noqa: PLC0415 - only the benchmarks that read the database need it
+
+    with psycopg2.connect(dbname=db) as connection, connection.cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall() if cursor.description else []
+    connection.close()
+    return rows

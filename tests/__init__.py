@@ -12,3 +12,4 @@ from . import test_campaign_tour
 from . import test_menus
 from . import test_inbox_day_tour
 from . import test_provider_events
+from . import test_webhook_wakeup
