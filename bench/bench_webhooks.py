@@ -50,6 +50,7 @@ from common import (  # noqa: E402
 )
 
 SECRET = "bench-app-secret"
+JSON = {"Content-Type": "application/json"}
 WEBHOOK_PATH = "/contact_centre/webhook/whatsapp"
 NUMBER_ID = "100000000000777"
 ROUNDS = 5
@@ -298,7 +299,8 @@ def oversized_body_refusal(url, megabytes=5, tries=20):
     for _ in range(tries):
         began = time.perf_counter()
         try:
-            codes.add(requests.post(f"{url}/contact_centre/webhook/whatsapp", data=body, timeout=60).status_code)
+            answer = requests.post(f"{url}/contact_centre/webhook/whatsapp", data=body, headers=JSON, timeout=60)
+            codes.add(answer.status_code)
         except requests.ConnectionError:
             codes.add("connection closed by the server")
         timings.append(time.perf_counter() - began)
@@ -320,6 +322,7 @@ def main():
     parser.add_argument("--latency-events", type=int, default=10000)
     parser.add_argument("--latency-pace", type=float, default=20, help="requests per second")
     parser.add_argument("--latency-clients", type=int, default=16)
+    parser.add_argument("--oversized-only", action="store_true", help="only the refusal of a 5 MB unsigned body")
     args = parser.parse_args()
     db, paths, port = f"cc_bench_webhooks_{os.getpid()}", addons_path(), free_port()
     print("creating the database...", flush=True)
@@ -342,6 +345,9 @@ def main():
                 "api_base_url": "http://127.0.0.1:9",
             },
         )
+        if args.oversized_only:
+            oversized_body_refusal(url)
+            return
         latency_wamids = [f"wamid.BENCHLAT{i}" for i in range(args.latency_events)]
         if args.latency_only:
             create_outbound_messages(db, paths, latency_wamids)

@@ -125,10 +125,18 @@ class ContactCentreCampaign(models.Model):
     read_rate = fields.Float("Read (%)", compute="_compute_statistics")
     replied_rate = fields.Float("Replied (%)", compute="_compute_statistics")
     progress = fields.Float(compute="_compute_statistics")
+    pricing_summary = fields.Char(
+        "Provider Charges", compute="_compute_pricing_summary", help="Messages by the provider's pricing category."
+    )
     sms_segments = fields.Integer("SMS Segments", compute="_compute_sms_estimate")
     sms_cost_estimate = fields.Float("Estimated SMS Cost", compute="_compute_sms_estimate")
 
     # Statistics
+
+    def _compute_pricing_summary(self):
+        summaries = self.env["contact.centre.message"]._pricing_summaries("campaign_id", self.ids)
+        for campaign in self:
+            campaign.pricing_summary = summaries.get(campaign.id, False)
 
     def _compute_statistics(self):
         """Every figure of every campaign of ``self`` in four grouped queries, never per record."""

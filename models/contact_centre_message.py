@@ -35,6 +35,7 @@ INGESTERS = {
     "ConsentUpdate": "_ingest_consent",
     "IdentityChange": "_ingest_identity",
     "AccountUpdate": "_ingest_account_update",
+    "ContactSync": "_ingest_contact_sync",
 }
 
 STATUS_DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
@@ -137,6 +138,10 @@ class ContactCentreMessage(models.Model):
     edit_history = fields.Json(readonly=True, help="Earlier texts of an edited message, oldest first.")
     is_edited = fields.Boolean("Edited", readonly=True)
     is_deleted = fields.Boolean("Deleted", readonly=True, help="Deleted for everyone by the one who sent it.")
+    pricing_category = fields.Char(
+        "Pricing Category", readonly=True, help="How the provider charges this message (Meta: marketing, utility...)."
+    )
+    billable = fields.Boolean(readonly=True, help="The provider charges this message.")
     is_echo = fields.Boolean(
         "Sent From the App", readonly=True, help="Sent from the WhatsApp Business app or a linked device."
     )
@@ -182,6 +187,30 @@ class ContactCentreMessage(models.Model):
                 message.error_explanation = f"{explanation.what} {explanation.todo}"
             else:
                 message.error_explanation = False
+
+    @api.model
+    def _pricing_summaries(self, field_name, ids):
+        """{record id: "marketing 120 (118 billable), utility 3"}: what the provider charged the
+        messages of each campaign or conversation ``ids`` (``field_name`` of the message), by
+        pricing category, in one grouped query."""
+        groups = self.sudo()._read_group(
+            [(field_name, "in", ids), ("direction", "=", "outbound"), ("pricing_category", "!=", False)],
+            [field_name, "pricing_category", "billable"],
+            ["__count"],
+        )
+        counts = {}
+        for record, category, billable, count in groups:
+            total, charged = counts.setdefault(record.id, {}).get(category, (0, 0))
+            counts[record.id][category] = (total + count, charged + (count if billable else 0))
+        return {
+            record_id: ", ".join(
+                self.env._(
+                    "%(category)s %(total)s (%(billable)s billable)", category=category, total=total, billable=charged
+                )
+                for category, (total, charged) in sorted(by_category.items())
+            )
+            for record_id, by_category in counts.items()
+        }
 
     def _provider_config(self):
         """The configuration record this message goes or came through."""
@@ -329,6 +358,27 @@ class ContactCentreMessage(models.Model):
         config.message_post(body=self.env._("Provider update: %(what)s", what=" - ".join(p for p in parts if p)))
 
     @api.model
+    def _ingest_contact_sync(self, config, event):
+        """A contact added in the WhatsApp Business app's address book (coexistence): known here
+        too, with its name. A removal there deletes nothing here."""
+        if event.action != "add" or not event.phone:
+            return
+        Contact = self.env["contact.centre.contact"].with_company(config.company_id)
+        contact = Contact._find_by_sender(event.phone, event.phone_kind, event.user_id)
+        name = event.name or event.first_name
+        if contact and name and contact.name in (contact.whatsapp_number, contact.sender_ref):
+            contact.name = name
+        elif not contact:
+            sender = SimpleNamespace(
+                sender=event.phone,
+                sender_kind=event.phone_kind,
+                user_id=event.user_id,
+                profile_name=name,
+                channel="whatsapp",
+            )
+            Contact._find_or_create_from_inbound(sender)
+
+    @api.model
     def _event_contact(self, config, event):
         """The existing contact, in ``config``'s company, an event about a person names."""
         Contact = self.env["contact.centre.contact"].with_company(config.company_id)
@@ -472,6 +522,9 @@ class ContactCentreMessage(models.Model):
             _logger.debug("Status %s for unknown message %s ignored", event.status, event.provider_message_id)
             return self.browse()
         message = self.browse(rows[0][0])
+        if event.pricing_category and not message.pricing_category:
+            # What the provider charges for it: kept whatever the order the statuses arrive in.
+            message.write({"pricing_category": event.pricing_category, "billable": bool(event.billable)})
         if not is_forward(message.status, event.status):
             return self.browse()
         values = {"status": event.status}

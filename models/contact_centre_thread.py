@@ -62,6 +62,9 @@ class ContactCentreThread(models.Model):
         "contact.centre.script", string="Suggested Scripts", help="Scripts whose keywords the contact used."
     )
     resolved_date = fields.Datetime("Last Resolved On", help="Kept when the conversation reopens.")
+    pricing_summary = fields.Char(
+        "Provider Charges", compute="_compute_pricing_summary", help="Messages by the provider's pricing category."
+    )
 
     _contact_channel_uniq = models.Constraint(
         "UNIQUE(contact_id, channel)", "A contact has one conversation per channel."
@@ -84,6 +87,11 @@ class ContactCentreThread(models.Model):
         if operator not in (">", "!=") or value != 0:
             return NotImplemented
         return [("id", "in", self.env["contact.centre.thread.seen"]._unread_thread_query(self.env.user))]
+
+    def _compute_pricing_summary(self):
+        summaries = self.env["contact.centre.message"]._pricing_summaries("thread_id", self.ids)
+        for thread in self:
+            thread.pricing_summary = summaries.get(thread.id, False)
 
     @api.depends("contact_id", "channel")
     def _compute_display_name(self):

@@ -9,7 +9,7 @@ from odoo import api, fields, models, modules
 from odoo.tools import SQL
 
 from ..tools.providers import event_from_json, event_to_json
-from .contact_centre_message import PROVIDERS
+from .contact_centre_message import INGESTERS, PROVIDERS
 
 _logger = logging.getLogger(__name__)
 
@@ -50,6 +50,11 @@ class ContactCentreWebhookEvent(models.Model):
     )
     events_text = fields.Text("Events (JSON)", compute="_compute_events_text")
     event_count = fields.Integer("Events", readonly=True)
+    ignored_kinds = fields.Char(
+        "Left Alone",
+        readonly=True,
+        help="Kinds of events in this request that the product does not handle (kept here, answered 200).",
+    )
     state = fields.Selection(
         [("pending", "Pending"), ("done", "Processed"), ("failed", "Failed")],
         default="pending",
@@ -112,7 +117,7 @@ class ContactCentreWebhookEvent(models.Model):
                        INSERT INTO contact_centre_webhook_event
                            (provider, %s, company_id, events, event_count, state,
                             create_uid, write_uid, create_date, write_date)
-                       VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s)
+                       VALUES (%s, %s, (SELECT company_id FROM %s WHERE id = %s), %s, %s, 'pending', %s, %s, %s, %s)
                        RETURNING id
                    )
                    SELECT event.id,
@@ -123,7 +128,8 @@ class ContactCentreWebhookEvent(models.Model):
                 SQL.identifier(config._message_config_field()),
                 config._provider_name(),
                 config.id,
-                config.company_id.id,
+                SQL.identifier(config._table),  # in the statement: no query more to read the configuration
+                config.id,
                 json.dumps([event_to_json(event) for event in events]),
                 len(events),
                 self.env.uid,
@@ -222,6 +228,8 @@ class ContactCentreWebhookEvent(models.Model):
             _logger.exception("Webhook event %s (%s) could not be ingested", self.id, self.provider)
             self.write({"state": "failed", "error": str(error)[:2000]})
             return
+        ignored = sorted({getattr(e, "kind", type(e).__name__) for e in events if type(e).__name__ not in INGESTERS})
+        self.ignored_kinds = ", ".join(ignored) or False
         if failures:
             # Each event was ingested alone: keep only those that failed, for the retry.
             self.write(

@@ -6,10 +6,10 @@ from . import test_campaign
 from . import test_inbox
 from . import test_inbox_tour
 from . import test_security
-from . import test_working_day
 from . import test_inbox_format_tour
+from . import test_working_day
 from . import test_campaign_tour
+from . import test_webhook_wakeup
 from . import test_menus
 from . import test_inbox_day_tour
 from . import test_provider_events
-from . import test_webhook_wakeup

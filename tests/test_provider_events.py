@@ -187,3 +187,30 @@ class TestProviderEvents(ContactCentreData, HttpCase):
         )
         self.post_meta(played)
         self.assertEqual(self.message(wamid).status, "read")
+
+    def test_pricing_is_kept_and_summed_by_category(self):
+        thread = self.env["contact.centre.thread"]._get_or_create(self.contact_free, "whatsapp")
+        status = sample("meta", "status_sent")
+        wamid = status["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
+        self.Message.create(
+            {
+                "contact_id": self.contact_free.id,
+                "thread_id": thread.id,
+                "channel": "whatsapp",
+                "direction": "outbound",
+                "status": "queued",
+                "provider": "meta",
+                "external_message_id": wamid,
+                "whatsapp_config_id": self.whatsapp_config.id,
+            }
+        )
+        self.post_meta(status)
+        message = self.message(wamid)
+        self.assertEqual((message.status, message.pricing_category, message.billable), ("sent", "utility", True))
+        self.assertEqual(thread.pricing_summary, "utility 1 (1 billable)")
+
+    def test_kinds_left_alone_are_marked_on_the_request(self):
+        self.assertEqual(self.post_meta(sample("meta", "field_not_handled")).status_code, 200)
+        event = self.Event.search([], limit=1)
+        self.assertEqual(event.state, "done")
+        self.assertTrue(event.ignored_kinds)

@@ -45,7 +45,9 @@ REFUSED = Explanation(
     "The contact centre did not send it.",
     "Read the reason: the customer opted out, the window closed or the configuration is not allowed.",
 )
-UNKNOWN = Explanation("The provider did not deliver the message.", "Retry it; if it fails again, tell an administrator.")
+UNKNOWN = Explanation(
+    "The provider did not deliver the message.", "Retry it; if it fails again, tell an administrator."
+)
 
 EXPLANATIONS = {
     "meta": {
@@ -63,7 +65,8 @@ EXPLANATIONS = {
         "200": CONFIGURATION,
         "131031": CONFIGURATION,
         "132000": Explanation(
-            "The template's variables do not match the template approved by Meta.", "Ask a supervisor to check the template."
+            "The template's variables do not match the template approved by Meta.",
+            "Ask a supervisor to check the template.",
         ),
         "132001": Explanation(
             "Meta does not know this template in this language.", "Ask a supervisor to sync or resubmit the template."
@@ -74,8 +77,12 @@ EXPLANATIONS = {
         "30005": UNREACHABLE,
         "30008": UNREACHABLE,
         "30004": Explanation("The number blocks messages from us.", "Reach the customer another way."),
-        "30006": Explanation("The number is a landline or cannot receive SMS.", "Ask the customer for a mobile number."),
-        "30007": Explanation("The carrier filtered the message as spam.", "Rephrase it (fewer links and capitals) and retry."),
+        "30006": Explanation(
+            "The number is a landline or cannot receive SMS.", "Ask the customer for a mobile number."
+        ),
+        "30007": Explanation(
+            "The carrier filtered the message as spam.", "Rephrase it (fewer links and capitals) and retry."
+        ),
         "21610": OPTED_OUT,
         "21211": Explanation("The number is not valid.", "Correct the contact's number."),
         "21614": Explanation("The number is not a mobile number.", "Ask the customer for a mobile number."),

@@ -180,36 +180,12 @@ def _message(change, item, history_status=None):
     who = {"sender": sender, "sender_kind": sender_kind, "user_id": user_id}
     timestamp = utc_from_timestamp(item.get("timestamp"))
     if kind == "reaction":
-        reaction = _dict(item.get("reaction"))
-        emoji = _str(reaction.get("emoji"))
-        return [
-            Reaction(
-                provider_message_id=message_id,
-                reaction_to=_str(reaction.get("message_id")),
-                emoji=emoji,
-                removed=not emoji,
-                recipient=change.number_id,
-                profile_name=_profile(contact).get("name"),
-                timestamp=timestamp,
-                account_ref=change.account_ref,
-                raw=item,
-                **who,
-            )
-        ]
+        profile_name = _profile(contact).get("name")
+        return _reaction(
+            change, item, message_id, timestamp, recipient=change.number_id, profile_name=profile_name, **who
+        )
     if kind == "revoke":
-        original = _str(_dict(item.get("revoke")).get("original_message_id"))
-        if not original:
-            return [change.ignored("meta.message.revoke", "a deletion naming no message", item, message_id)]
-        return [
-            MessageDeleted(
-                provider_message_id=original,
-                event_id=message_id,
-                timestamp=timestamp,
-                account_ref=change.account_ref,
-                raw=item,
-                **who,
-            )
-        ]
+        return _revoke(change, item, message_id, timestamp, "meta.message.revoke", **who)
     if kind == "request_welcome":
         reason = "the person opened the chat for the first time: no content"
         return [change.ignored("meta.message.request_welcome", reason, item, message_id)]
@@ -434,37 +410,11 @@ def _echo(change, item, history_status=None, thread=None):
     business = e164_or_raw(item.get("from")) or e164_or_raw(change.display)
     timestamp = utc_from_timestamp(item.get("timestamp"))
     if kind == "reaction":
-        reaction = _dict(item.get("reaction"))
-        emoji = _str(reaction.get("emoji"))
-        return [
-            Reaction(
-                provider_message_id=message_id,
-                reaction_to=_str(reaction.get("message_id")),
-                emoji=emoji,
-                sender=business or "",
-                recipient=recipient,
-                removed=not emoji,
-                direction="outbound",
-                timestamp=timestamp,
-                account_ref=change.account_ref,
-                raw=item,
-            )
-        ]
+        return _reaction(
+            change, item, message_id, timestamp, sender=business or "", recipient=recipient, direction="outbound"
+        )
     if kind == "revoke":
-        original = _str(_dict(item.get("revoke")).get("original_message_id"))
-        if not original:
-            return [change.ignored("meta.echo.revoke", "a deletion naming no message", item, message_id)]
-        return [
-            MessageDeleted(
-                provider_message_id=original,
-                sender=business,
-                direction="outbound",
-                event_id=message_id,
-                timestamp=timestamp,
-                account_ref=change.account_ref,
-                raw=item,
-            )
-        ]
+        return _revoke(change, item, message_id, timestamp, "meta.echo.revoke", sender=business, direction="outbound")
     edited_of, body = None, item
     if kind == "edit":
         edit = _dict(item.get("edit"))
@@ -715,3 +665,38 @@ def _order(body):
                 }
             )
     return {"catalog_id": _str(body.get("catalog_id")), "text": _str(body.get("text")), "items": items}
+
+
+def _reaction(change, item, message_id, timestamp, **who):
+    """A reaction (inbound, or the business's from the app): an empty emoji takes it off."""
+    reaction = _dict(item.get("reaction"))
+    emoji = _str(reaction.get("emoji"))
+    return [
+        Reaction(
+            provider_message_id=message_id,
+            reaction_to=_str(reaction.get("message_id")),
+            emoji=emoji,
+            removed=not emoji,
+            timestamp=timestamp,
+            account_ref=change.account_ref,
+            raw=item,
+            **who,
+        )
+    ]
+
+
+def _revoke(change, item, message_id, timestamp, kind, **who):
+    """A message deleted for everyone by whoever sent it (the person, or the business from the app)."""
+    original = _str(_dict(item.get("revoke")).get("original_message_id"))
+    if not original:
+        return [change.ignored(kind, "a deletion naming no message", item, message_id)]
+    return [
+        MessageDeleted(
+            provider_message_id=original,
+            event_id=message_id,
+            timestamp=timestamp,
+            account_ref=change.account_ref,
+            raw=item,
+            **who,
+        )
+    ]
