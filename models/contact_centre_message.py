@@ -87,6 +87,10 @@ INBOX_MESSAGE_FIELDS = [
     "is_automated",
     "author_id",
     "template_id",
+    "reactions",
+    "is_edited",
+    "is_deleted",
+    "is_echo",
 ]
 
 

@@ -103,6 +103,7 @@ class TestProviderEvents(ContactCentreData, HttpCase):
         reaction["entry"][0]["changes"][0]["value"]["messages"][0]["reaction"]["message_id"] = original_id
         self.post_meta(reaction)
         self.assertEqual(original.reactions, {"customer": "👍"})
+        self.assertEqual(original._inbox_rows()[0]["reactions"], {"customer": "👍"})  # what the thread shows
         removed = sample("meta", "reaction_removed")
         removed["entry"][0]["changes"][0]["value"]["messages"][0]["reaction"]["message_id"] = original_id
         self.post_meta(removed)
