@@ -33,6 +33,16 @@ function checkThreadAtBottom(what) {
     );
 }
 
+/** The list row may follow the bus notification before the panel is read again: wait for the
+ * supervisor's picker to show ``label`` too (5 s at most). */
+async function waitForPicker(label) {
+    const picked = () => document.querySelector("select.o_cc_reassign").selectedOptions[0].textContent === label;
+    for (let tries = 0; tries < 50 && !picked(); tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    check(picked(), `the picker shows ${label}`);
+}
+
 function checkNoError() {
     check(!document.querySelector(".o_error_dialog, .o_dialog .modal-title.text-danger"), "no error dialog");
 }
@@ -97,9 +107,8 @@ registry.category("web_tour.tours").add("contact_centre_day_reassign", {
         {
             content: "The list shows Bruno",
             trigger: `${row("Reassign Customer")} .o_cc_conversation_agent:contains('Bruno Agent')`,
-            run() {
-                const select = document.querySelector("select.o_cc_reassign");
-                check(select.selectedOptions[0].textContent === "Bruno Agent", "the picker shows Bruno");
+            async run() {
+                await waitForPicker("Bruno Agent");
                 checkNoError();
             },
         },
@@ -219,7 +228,8 @@ registry.category("web_tour.tours").add("contact_centre_day_back_to_queue", {
         {
             content: "No agent shows as Unassigned",
             trigger: `${row("Requeue Customer")} .o_cc_conversation_agent:contains('Unassigned')`,
-            run() {
+            async run() {
+                await waitForPicker("Unassigned");
                 const select = document.querySelector("select.o_cc_reassign");
                 check(select.value === "", "the picker says Unassigned");
                 check(select.selectedOptions[0].textContent === "Unassigned", "labelled Unassigned");
