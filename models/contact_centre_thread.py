@@ -558,12 +558,12 @@ class ContactCentreThread(models.Model):
             return self.env._(
                 "%(contact)s has no number for %(channel)s.", contact=contact.display_name, channel=self.channel
             )
-        max_segments = self._sms_max_segments()
-        if self.channel == "sms" and text and sms_info(text).segments > max_segments:
+        segments = sms_info(text).segments if self.channel == "sms" and text else 0
+        if segments > self._sms_max_segments():
             return self.env._(
                 "This SMS would be sent in %(segments)s parts: at most %(max)s are allowed. Shorten it.",
-                segments=sms_info(text).segments,
-                max=max_segments,
+                segments=segments,
+                max=self._sms_max_segments(),
             )
         window_open = self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
         if self.channel == "whatsapp" and not template and not window_open:

@@ -1,6 +1,7 @@
 def migrate(cr, version):
     """Provider message ids became unique per account (configuration), not per provider: the old
-    index would still refuse a genuine collision between two accounts."""
+    index would still refuse a genuine collision between two accounts. The opt-in flags are saved
+    for post-migrate, which records them as consent events."""
     cr.execute("DROP INDEX IF EXISTS contact_centre_message_external_message_uniq")
     save_opt_in_flags(cr)
 
