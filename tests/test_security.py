@@ -370,6 +370,46 @@ class TestProviderAccounts(TwoCompanies, HttpCase):
         self.assertEqual(self.thread_b.whatsapp_config_id, self.whatsapp_b)
         self.assertEqual(self.message_b.thread_id, self.thread_b)
 
+    def test_a_account_events_never_reach_b_contacts_or_messages(self):
+        """Consent, identity and reactions signed by A's app, naming B's customer and message."""
+        self.contact_b._set_opt_in("whatsapp", True, "import")
+        customer = self.contact_b.whatsapp_number.lstrip("+")
+        preferences = meta_payload(
+            field="user_preferences",
+            value={
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "1555", "phone_number_id": self.whatsapp_config.phone_number_id},
+                "user_preferences": [{"wa_id": customer, "category": "marketing_messages", "value": "stop"}],
+            },
+        )
+        reaction = meta_payload(
+            [
+                {
+                    "from": customer,
+                    "id": "wamid.REACT_B",
+                    "timestamp": "1749416383",
+                    "type": "reaction",
+                    "reaction": {"message_id": "wamid.B1", "emoji": "👎"},
+                }
+            ]
+        )
+        identity = meta_payload(
+            [
+                {
+                    "from": customer,
+                    "id": "wamid.ID_B",
+                    "timestamp": "1749416383",
+                    "type": "system",
+                    "system": {"body": "User identity changed", "type": "customer_identity_changed"},
+                }
+            ]
+        )
+        for payload in (preferences, reaction, identity):
+            self.assertEqual(self.post_meta(payload, "test-app-secret").status_code, 200)
+        self.assertTrue(self.contact_b.marketing_whatsapp)
+        self.assertFalse(self.message_b.reactions)
+        self.assertFalse(self.contact_b.identity_changed_date)
+
     def test_token_account_cannot_touch_another_account_messages(self):
         thread_b_sms = self.env["contact.centre.thread"]._get_or_create(self.contact_b, "sms")
         outbound_b = self.outbound(thread_b_sms, "IB-SHARED-1", self.infobip_b)
