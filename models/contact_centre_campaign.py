@@ -708,7 +708,7 @@ class ContactCentreCampaign(models.Model):
             )
         messages = self.env["contact.centre.message"].create(values)
         self._link_messages(recipients, messages)
-        self._touch_conversations(messages)
+        messages._touch_conversations()
         return messages
 
     def _link_messages(self, recipients, messages):
@@ -725,59 +725,6 @@ class ContactCentreCampaign(models.Model):
             )
         )
         recipients.invalidate_recordset(["message_id"])
-
-    def _touch_conversations(self, messages):
-        """What every outbound message does to its conversation (latest time and preview) and to
-        its contact (latest outbound and activity), for a whole batch in two statements: a campaign
-        message is the latest of its conversation, whose list shows its text and time (a conversation
-        holding only campaign messages included)."""
-        if not messages:
-            return
-        Thread, Contact = self.env["contact.centre.thread"], self.env["contact.centre.contact"]
-        thread_fields, contact_fields = (
-            ["last_message_date", "last_message_preview"],
-            ["last_outbound_date", "last_message_date"],
-        )
-        Thread.flush_model(thread_fields)
-        Contact.flush_model(contact_fields)
-        latest = {}
-        for message in messages:  # one message per conversation in a batch; the latest one if ever not
-            when = message.message_timestamp
-            if message.thread_id.id not in latest or latest[message.thread_id.id][0] <= when:
-                latest[message.thread_id.id] = (when, message.preview, message.contact_id.id)
-        self.env.execute_query(
-            SQL(
-                """
-                UPDATE contact_centre_thread AS thread
-                   SET last_message_date = latest.date, last_message_preview = latest.preview,
-                       write_date = now() at time zone 'UTC', write_uid = %s
-                  FROM (VALUES %s) AS latest(id, date, preview)
-                 WHERE thread.id = latest.id
-                   AND (thread.last_message_date IS NULL OR thread.last_message_date <= latest.date)
-                """,
-                self.env.uid,
-                SQL(", ").join(
-                    SQL("(%s, %s::timestamp, %s)", thread_id, when, preview)
-                    for thread_id, (when, preview, _contact_id) in latest.items()
-                ),
-            )
-        )
-        self.env.execute_query(
-            SQL(
-                """
-                UPDATE contact_centre_contact AS contact
-                   SET last_outbound_date = GREATEST(contact.last_outbound_date, latest.date),
-                       last_message_date = GREATEST(contact.last_message_date, latest.date)
-                  FROM (SELECT id, MAX(date) AS date FROM (VALUES %s) AS batch(id, date) GROUP BY id) AS latest
-                 WHERE contact.id = latest.id
-                """,
-                SQL(", ").join(
-                    SQL("(%s, %s::timestamp)", contact_id, when) for when, _preview, contact_id in latest.values()
-                ),
-            )
-        )
-        messages.thread_id.invalidate_recordset([*thread_fields, "write_date", "write_uid"])
-        messages.contact_id.invalidate_recordset(contact_fields)
 
     def _threads_for(self, recipients):
         """{(contact id, channel): conversation} for the recipients, creating the missing ones at once."""

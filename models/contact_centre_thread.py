@@ -509,9 +509,7 @@ class ContactCentreThread(models.Model):
                 }
             )
         )
-        now = fields.Datetime.now()
-        self.sudo().write({"last_message_date": now, "last_message_preview": message.preview})
-        contact.sudo().write({"last_outbound_date": now, "last_message_date": now})
+        message._touch_conversations()
         message._notify_inbox()
         message._trigger_send_queue()
         if not automated and not campaign:

@@ -336,7 +336,7 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         # An older message of a conversation never takes the place of a newer one.
         later = fields.Datetime.add(fields.Datetime.now(), hours=1)
         thread.write({"last_message_date": later, "last_message_preview": "Newer"})
-        campaign._touch_conversations(campaign.cc_message_ids.filtered(lambda m: m.thread_id == thread))
+        campaign.cc_message_ids.filtered(lambda m: m.thread_id == thread)._touch_conversations()
         self.assertEqual((thread.last_message_date, thread.last_message_preview), (later, "Newer"))
 
     def test_one_message_per_number_and_channel(self):
