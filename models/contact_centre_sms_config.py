@@ -2,6 +2,8 @@ import secrets
 
 from odoo import api, fields, models
 
+from ..tools.providers import health
+
 ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
 
 DEFAULT_BASE_URLS = {
@@ -16,7 +18,7 @@ class ContactCentreSmsConfig(models.Model):
 
     _name = "contact.centre.sms.config"
     _description = "SMS Provider"
-    _inherit = ["mail.thread", "contact.centre.provider.mixin"]
+    _inherit = ["mail.thread", "contact.centre.provider.mixin", "contact.centre.health.mixin"]
     _order = "sequence, id"
 
     provider = fields.Selection(
@@ -66,6 +68,12 @@ class ContactCentreSmsConfig(models.Model):
         default="id",
         help="Dotted path of the message id in the gateway's JSON answer, e.g. data.id.",
     )
+    custom_health_url = fields.Char(
+        "Health URL",
+        groups=ADMIN_GROUP,
+        help="Optional: a URL of the gateway that answers GET with a 2xx status while it works (the authorization "
+        "header goes with it). Test Connection calls it.",
+    )
     webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url", groups=ADMIN_GROUP)
 
     @api.depends("provider")
@@ -111,10 +119,78 @@ class ContactCentreSmsConfig(models.Model):
             "message_id_path": self.custom_message_id_path,
             "sender": self.sender,
             "webhook_token": self.webhook_token or "",
+            "health_url": self.custom_health_url or None,
         }
 
     def _provider_name(self):
         return self.provider
+
+    # Account health
+
+    def _health_ok_text(self, info):
+        _ = self.env._
+        if self.provider == "twilio":
+            return _(
+                "Connected to Twilio account %(name)s (%(status)s).",
+                name=info.get("friendly_name") or "",
+                status=info.get("status") or "",
+            )
+        if self.provider == "infobip":
+            return _(
+                "Connected to Infobip. Balance: %(balance)s %(currency)s.",
+                balance=info.get("balance"),
+                currency=info.get("currency") or "",
+            )
+        return _("The gateway's health URL answered HTTP %(status)s.", status=info.get("http_status"))
+
+    def _health_problem_text(self, result):
+        _ = self.env._
+        texts = {
+            "twilio": {
+                health.CREDENTIALS: _(
+                    "Twilio refused the Account SID and Auth Token (error 20003): copy both again from the Twilio "
+                    "console (a rotated auth token invalidates the old one)."
+                ),
+                health.NOT_FOUND: _("Twilio does not know this Account SID (error 20404)."),
+                health.ACCOUNT: _(
+                    "The Twilio account is %(status)s: it cannot send messages.",
+                    status=result.info.get("status") or _("not active"),
+                ),
+                health.TRIAL: _(
+                    "Connected to a Twilio trial account (%(name)s): it can only send to numbers verified in "
+                    "the Twilio console. Upgrade the account to reach any customer.",
+                    name=result.info.get("friendly_name") or "",
+                ),
+                health.NOT_CONFIGURED: _("Enter the Account SID and the Auth Token first."),
+            },
+            "infobip": {
+                health.CREDENTIALS: _(
+                    "Infobip refused the API key (HTTP 401): check the key, and that it belongs to the account "
+                    "of this base URL."
+                ),
+                health.PERMISSION: _("The Infobip API key may not read the account's balance (HTTP 403)."),
+                health.NOT_FOUND: _("Nothing answers at this base URL (HTTP 404): check the account's base URL."),
+                health.NO_CREDIT: _(
+                    "The Infobip account has no credit left (balance %(balance)s %(currency)s): top it up, or "
+                    "messages will be rejected.",
+                    balance=result.info.get("balance"),
+                    currency=result.info.get("currency") or "",
+                ),
+                health.NOT_CONFIGURED: _("Enter the account's base URL and the API key first."),
+            },
+            "custom": {
+                health.CREDENTIALS: _("The gateway refused the authorization header (HTTP 401)."),
+                health.PERMISSION: _("The gateway refused access (HTTP 403): check the authorization header."),
+                health.NOT_FOUND: _("The gateway has no such health URL (HTTP 404)."),
+                health.NOT_CONFIGURED: _(
+                    "Set a health URL to test this gateway (any 2xx answer to a GET means it works)."
+                ),
+            },
+        }
+        text = texts.get(self.provider, {}).get(result.problem)
+        if not text and self.provider == "custom" and result.code and result.code.isdigit():
+            return _("The gateway's health URL answered HTTP %(status)s.", status=result.code)
+        return text
 
     def _message_config_field(self):
         return "sms_config_id"

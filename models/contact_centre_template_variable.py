@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..tools.meta_templates import key_label
+
 CONTACT_MODEL = "contact.centre.contact"
 FIELD_TYPES = ("char", "text", "selection", "integer", "float", "monetary", "date", "datetime", "boolean", "many2one")
 
@@ -14,7 +16,11 @@ class ContactCentreTemplateVariable(models.Model):
 
     template_id = fields.Many2one("contact.centre.template", required=True, ondelete="cascade", index=True)
     sequence = fields.Integer(default=10)
-    placeholder = fields.Char(required=True, help="1, 2... or a name, as written between {{ }} in the body.")
+    placeholder = fields.Char(
+        required=True,
+        help="1, 2... or a name, as written between {{ }} in the body; header_1 for the header's variable, "
+        "url_1 and url_2 for the end of a URL button, code for an offer code.",
+    )
     source = fields.Selection(
         [("field", "Contact Field"), ("fixed", "Fixed Value"), ("free", "Typed by the Agent")],
         required=True,
@@ -50,7 +56,7 @@ class ContactCentreTemplateVariable(models.Model):
     @api.depends("placeholder")
     def _compute_display_name(self):
         for variable in self:
-            variable.display_name = "{{%s}}" % (variable.placeholder or "")
+            variable.display_name = key_label(variable.placeholder or "")
 
     def _value_for(self, contact):
         """The text this variable stands for when sending to ``contact`` (empty when unknown)."""

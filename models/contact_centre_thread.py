@@ -5,7 +5,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 
-from ..tools.rendering import MissingTemplateValues, placeholders, render
+from ..tools.rendering import MissingTemplateValues, render
 from ..tools.segments import sms_info
 from .contact_centre_contact import CHANNELS, WHATSAPP_WINDOW
 
@@ -64,6 +64,13 @@ class ContactCentreThread(models.Model):
     resolved_date = fields.Datetime("Last Resolved On", help="Kept when the conversation reopens.")
     pricing_summary = fields.Char(
         "Provider Charges", compute="_compute_pricing_summary", help="Messages by the provider's pricing category."
+    )
+    read_receipt_message_id = fields.Integer(
+        "Last Message Marked Read",
+        readonly=True,
+        copy=False,
+        help="The customer's latest WhatsApp message an agent read here, as told to WhatsApp (the customer sees "
+        "blue ticks): each message is marked read once.",
     )
 
     _contact_channel_uniq = models.Constraint(
@@ -224,13 +231,16 @@ class ContactCentreThread(models.Model):
         result = []
         for template in templates:
             values = template._render_values(self.contact_id)
-            names = placeholders(template.body_text)
+            labels = template._variable_labels()  # header, body, URL suffixes, offer code
             result.append(
                 {
                     "id": template.id,
                     "name": template.name,
                     "body": template.body_text,
-                    "variables": [{"name": name, "value": values.get(name) or ""} for name in names],
+                    "variables": [
+                        {"name": name, "label": label, "value": values.get(name) or ""}
+                        for name, label in labels.items()
+                    ],
                 }
             )
         return result
@@ -244,13 +254,15 @@ class ContactCentreThread(models.Model):
         rendered with the values typed so far) and, on SMS, its encoding and segment count."""
         self.ensure_one()
         self.check_access("read")
-        body = text or ""
+        body = preview = text or ""
         if template_id:
             template = self.env["contact.centre.template"].browse(template_id)
-            body = template._render_preview(template._sending_values(self.contact_id, values))
+            filled = template._sending_values(self.contact_id, values)
+            body = template._render_preview(filled)
+            preview = template._render_full_preview(filled)  # WhatsApp: with its header, footer and buttons
         info = sms_info(body) if self.channel == "sms" else None
         return {
-            "preview": body,
+            "preview": preview,
             "sms_encoding": info and info.encoding,
             "sms_segments": info and info.segments,
             "sms_remaining": info and info.remaining,
@@ -456,15 +468,19 @@ class ContactCentreThread(models.Model):
         automated=False,
         campaign=None,
         confirmation=False,
+        media=None,
     ):
         """Queue an outbound message in this conversation and wake the send queue.
 
         Refuses what the provider would refuse or the contact did not agree to (``_sending_refusal``)
         and empty free text; a template is sent with its fixed variables as the template sets them.
+        ``media`` (WhatsApp): a file already uploaded to the provider, ``{"type", "id", "filename",
+        "mime_type", "content"}`` (``whatsapp.config._upload_outbound_media`` and the file's bytes),
+        sent with ``text`` as its caption.
         """
         self.ensure_one()
         self.check_access("read")
-        if not template and not interactive and not (text or "").strip():
+        if not template and not interactive and not media and not (text or "").strip():
             raise UserError(self.env._("Write a message first."))
         if template and not template.is_sendable:
             raise UserError(self.env._("The template %(name)s is not approved yet.", name=template.display_name))
@@ -475,6 +491,8 @@ class ContactCentreThread(models.Model):
             body = render(template.body_text, values) if template else text
         except MissingTemplateValues as error:
             raise UserError(str(error)) from error
+        if template:
+            template._check_sending_values(values)  # WhatsApp: the header's, URL suffixes, offer code
         refusal = self._sending_refusal(
             config,
             text=body,
@@ -496,7 +514,9 @@ class ContactCentreThread(models.Model):
                     "direction": "outbound",
                     "status": "queued",
                     "provider": config._provider_name(),
-                    "message_type": "template" if template else ("interactive" if interactive else "text"),
+                    "message_type": "template"
+                    if template
+                    else ("interactive" if interactive else (media["type"] if media else "text")),
                     "body_text": body,
                     "template_id": template.id if template else False,
                     "template_values": values if template else False,
@@ -509,12 +529,36 @@ class ContactCentreThread(models.Model):
                 }
             )
         )
+        if media:
+            self._attach_outbound_media(message, media)
         message._touch_conversations()
         message._notify_inbox()
         message._trigger_send_queue()
         if not automated and not campaign:
             self._take_on_reply()
         return message
+
+    @api.model
+    def _attach_outbound_media(self, message, media):
+        """Keep what an outbound media message sends: the provider's media id (in ``details``: a
+        retry sends the same upload) and the file itself, shown in the conversation."""
+        kept = {key: media[key] for key in ("type", "id", "filename", "mime_type") if media.get(key)}
+        attachment = (
+            self.env["ir.attachment"]
+            .sudo()
+            .with_context(attachments_mime_plainxml=True)
+            .create(
+                {
+                    "name": media.get("filename") or media["type"],
+                    "raw": media.get("content") or b"",
+                    "mimetype": media.get("mime_type"),
+                    "res_model": message._name,
+                    "res_id": message.id,
+                }
+            )
+        )
+        details = {**(message.details or {}), "media": kept}
+        message.sudo().write({"details": details, "attachment_ids": [fields.Command.set(attachment.ids)]})
 
     def _sending_refusal(self, config, text=None, template=None, interactive=None, confirmation=False, marketing=False):
         """Why a message may not go to this conversation's contact through ``config`` now, or None.

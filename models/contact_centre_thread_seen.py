@@ -1,5 +1,12 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
 from odoo.tools import SQL
+
+from ..tools.providers.receipts import send_read_receipts_later
+
+# Meta accepts read receipts of messages received in the last 30 days.
+READ_RECEIPT_MAX_AGE = timedelta(days=30)
 
 
 class ContactCentreThreadSeen(models.Model):
@@ -42,6 +49,48 @@ class ContactCentreThreadSeen(models.Model):
         self.invalidate_model()
         self.env["contact.centre.thread"].invalidate_model(["unread_count"])
         self.env["contact.centre.contact"].invalidate_model(["unread_count"])
+        self._queue_read_receipts(threads)
+
+    @api.model
+    def _queue_read_receipts(self, threads):
+        """Tell WhatsApp that the customer's latest message of each of ``threads`` was read (the
+        customer sees blue ticks): once per message (the conversation remembers the last one marked,
+        claimed in this transaction), after the commit and off the request (never waiting for Meta).
+        *Settings > Send WhatsApp Read Receipts* turns it off."""
+        enabled = self.env["ir.config_parameter"].sudo().get_param("contact_centre.whatsapp_read_receipts")
+        if not enabled or not threads:
+            return
+        self.env["contact.centre.message"].flush_model(
+            ["thread_id", "direction", "channel", "provider", "external_message_id", "whatsapp_config_id"]
+        )
+        self.env["contact.centre.thread"].flush_model(["read_receipt_message_id"])
+        rows = self.env.execute_query(
+            SQL(
+                """WITH latest AS (
+                       SELECT DISTINCT ON (message.thread_id)
+                              message.thread_id, message.id, message.whatsapp_config_id, message.external_message_id
+                         FROM contact_centre_message message
+                        WHERE message.thread_id IN %(threads)s AND message.direction = 'inbound'
+                          AND message.channel = 'whatsapp' AND message.provider = 'meta'
+                          AND message.external_message_id IS NOT NULL AND message.whatsapp_config_id IS NOT NULL
+                          AND message.message_timestamp >= %(since)s
+                     ORDER BY message.thread_id, message.message_timestamp DESC, message.id DESC)
+                   UPDATE contact_centre_thread thread
+                      SET read_receipt_message_id = latest.id
+                     FROM latest
+                    WHERE thread.id = latest.thread_id
+                      AND thread.read_receipt_message_id IS DISTINCT FROM latest.id
+                RETURNING latest.whatsapp_config_id, latest.external_message_id""",
+                threads=tuple(threads.ids),
+                since=fields.Datetime.now() - READ_RECEIPT_MAX_AGE,
+            )
+        )
+        self.env["contact.centre.thread"].invalidate_model(["read_receipt_message_id"])
+        configs = self.env["contact.centre.whatsapp.config"].sudo().browse({config_id for config_id, _wamid in rows})
+        providers = {config.id: config._get_provider() for config in configs.exists() if config.active}
+        receipts = [(providers[config_id], wamid) for config_id, wamid in rows if config_id in providers]
+        if receipts:
+            self.env.cr.postcommit.add(lambda: send_read_receipts_later(receipts))
 
     @api.model
     def _unread_counts(self, threads, user):

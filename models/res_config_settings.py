@@ -47,6 +47,12 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="contact_centre.reply_takes",
         help="An agent replying to an unassigned conversation takes it.",
     )
+    cc_whatsapp_read_receipts = fields.Boolean(
+        "Send WhatsApp Read Receipts",
+        default=True,
+        config_parameter="contact_centre.whatsapp_read_receipts",
+        help="An agent opening a conversation marks the customer's latest WhatsApp message read (blue ticks).",
+    )
     cc_sms_max_segments = fields.Integer(
         "Largest SMS (segments)",
         default=10,

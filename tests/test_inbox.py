@@ -96,7 +96,7 @@ class TestInboxCalls(ContactCentreCase):
         self.assertEqual(details["contact"]["whatsapp_number"], "+32470000001")
         self.assertEqual(details["scripts"], [{"id": script.id, "name": "Late parcel", "text": "Sorry for the delay."}])
         greeting = next(t for t in details["templates"] if t["name"] == "Greeting")
-        self.assertEqual(greeting["variables"], [{"name": "1", "value": "Assigned To Agent"}])
+        self.assertEqual(greeting["variables"], [{"name": "1", "label": "{{1}}", "value": "Assigned To Agent"}])
         self.assertFalse(details["can_reassign"])
         self.assertTrue(
             self.env["contact.centre.thread"].with_user(self.supervisor).browse(self.mine.id).inbox_open()["agents"]

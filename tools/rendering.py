@@ -55,29 +55,39 @@ def count_check(text, values):
     return [str(key) for key in (values or {}) if str(key) not in names]
 
 
-def meta_components(body_values, header=None, buttons=None):
+def meta_components(body_values, header=None, buttons=None, names=None):
     """``template.components`` of a Cloud API send request.
 
     ``header``: ``{"type": "text", "values": [...]}`` or ``{"type": "image"|"video"|"document",
-    "link": url}``; ``buttons``: ``[{"index": 0, "sub_type": "url"|"quick_reply", "value": str}]``.
+    "link": url}`` (or ``"id"``: an uploaded media's id; ``"filename"`` for a document);
+    ``buttons``: ``[{"index": 0, "sub_type": "url"|"quick_reply"|"copy_code", "value": str}]``;
+    ``names``: the body's named placeholders, in the order of ``body_values`` (named templates).
     """
     components = []
     if header and header.get("type") == "text" and header.get("values"):
         components.append(
             {"type": "header", "parameters": [{"type": "text", "text": str(v)} for v in header["values"]]}
         )
-    elif header and header.get("type") in ("image", "video", "document") and header.get("link"):
+    elif header and header.get("type") in ("image", "video", "document") and (header.get("link") or header.get("id")):
         media = header["type"]
-        components.append({"type": "header", "parameters": [{"type": media, media: {"link": header["link"]}}]})
+        reference = {"id": header["id"]} if header.get("id") else {"link": header["link"]}
+        if media == "document" and header.get("filename"):
+            reference["filename"] = header["filename"]
+        components.append({"type": "header", "parameters": [{"type": media, media: reference}]})
     if body_values:
-        components.append({"type": "body", "parameters": [{"type": "text", "text": str(v)} for v in body_values]})
+        parameters = [{"type": "text", "text": str(v)} for v in body_values]
+        if names:
+            for parameter, name in zip(parameters, names, strict=False):
+                parameter["parameter_name"] = name
+        components.append({"type": "body", "parameters": parameters})
     for button in buttons or ():
         sub_type = button.get("sub_type", "url")
-        parameter = (
-            {"type": "payload", "payload": str(button["value"])}
-            if sub_type == "quick_reply"
-            else {"type": "text", "text": str(button["value"])}
-        )
+        if sub_type == "quick_reply":
+            parameter = {"type": "payload", "payload": str(button["value"])}
+        elif sub_type == "copy_code":
+            parameter = {"type": "coupon_code", "coupon_code": str(button["value"])}
+        else:
+            parameter = {"type": "text", "text": str(button["value"])}
         components.append(
             {"type": "button", "sub_type": sub_type, "index": str(button.get("index", 0)), "parameters": [parameter]}
         )

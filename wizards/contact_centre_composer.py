@@ -1,3 +1,5 @@
+import base64
+
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
@@ -18,6 +20,12 @@ class ContactCentreComposer(models.TransientModel):
     opted_out = fields.Boolean(compute="_compute_opted_out")
     mode = fields.Selection([("text", "Free Text"), ("template", "Template")], required=True, default="text")
     body = fields.Text()
+    attachment = fields.Binary(
+        attachment=False,
+        help="WhatsApp: an image (JPEG, PNG, 5 MB), a video (MP4, 3GP, 16 MB), audio (16 MB) or a document "
+        "(PDF, Office, text, 100 MB), sent with the text above as its caption (none for audio).",
+    )
+    attachment_name = fields.Char("File Name")
     template_id = fields.Many2one(
         "contact.centre.template", domain="[('channel', '=', channel), ('is_sendable', '=', True)]"
     )
@@ -79,8 +87,15 @@ class ContactCentreComposer(models.TransientModel):
     @api.onchange("template_id")
     def _onchange_template_id(self):
         values = self.template_id._render_values(self.contact_id) if self.template_id else {}
+        labels = self.template_id._variable_labels() if self.template_id else {}
         self.value_ids = [Command.clear()] + [
-            Command.create({"placeholder": variable.placeholder, "value": values.get(variable.placeholder) or ""})
+            Command.create(
+                {
+                    "placeholder": variable.placeholder,
+                    "label": labels.get(variable.placeholder, variable.placeholder),
+                    "value": values.get(variable.placeholder) or "",
+                }
+            )
             for variable in self.template_id.variable_ids
         ]
 
@@ -89,7 +104,8 @@ class ContactCentreComposer(models.TransientModel):
 
     def _text(self):
         if self.mode == "template" and self.template_id:
-            return self.template_id._render_preview(self._values())
+            # The whole message: on WhatsApp its header, footer and buttons around the text.
+            return self.template_id._render_full_preview(self._values())
         return self.body or ""
 
     def action_send(self):
@@ -99,9 +115,22 @@ class ContactCentreComposer(models.TransientModel):
             if not self.template_id:
                 raise UserError(self.env._("Choose a template."))
             thread._send_message(template=self.template_id, template_values=self._values())
+        elif self.attachment and self.channel == "whatsapp":
+            thread._send_message(text=self.body, media=self._uploaded_media(thread))
         else:
             thread._send_message(text=self.body)
         return {"type": "ir.actions.act_window_close"}
+
+    def _uploaded_media(self, thread):
+        """The attached file, checked against WhatsApp's limits and uploaded to Meta (a refusal is a
+        ``UserError`` saying why); with its bytes, kept on the message."""
+        content = base64.b64decode(self.attachment)
+        refusal = thread._sending_refusal(thread._sending_config(), text=self.body)
+        if refusal:  # nothing is uploaded for a message that cannot leave
+            raise UserError(refusal)
+        filename = self.attachment_name or "file"
+        media = thread._sending_config()._upload_outbound_media(content, filename, caption=(self.body or "").strip())
+        return {**media, "content": content}
 
 
 class ContactCentreComposerValue(models.TransientModel):
@@ -110,4 +139,5 @@ class ContactCentreComposerValue(models.TransientModel):
 
     composer_id = fields.Many2one("contact.centre.composer", required=True, ondelete="cascade")
     placeholder = fields.Char(readonly=True)
+    label = fields.Char("Variable", readonly=True)
     value = fields.Char()

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 from urllib.parse import quote
 
+from ..meta_templates import LIST_FIELDS, next_cursor
 from ..phone import USER_ID, classify_sender, e164_to_wa_id
 from .base import (
     CONFIG,
@@ -22,6 +23,7 @@ from .base import (
     classify_http_status,
     parse_retry_after,
 )
+from .health import META_PROBLEMS, NOT_CONFIGURED, OK, QUALITY, WARNING, HealthResult, failure, from_error
 from .meta_events import parse_envelope
 
 ERROR_KINDS = {
@@ -55,6 +57,15 @@ ACCOUNT_LEVEL_EVENTS = (TemplateStatusUpdate, AccountUpdate, IgnoredEvent)
 # Where the URL of ``GET /<media id>`` points (Cloud API, "Retrieve media URL" / "Download media"):
 # https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=...; downloading it needs the token.
 MEDIA_HOSTS = ("lookaside.fbsbx.com",)
+# What ``check_health`` reads of the phone number node (Graph API, WhatsApp Business phone number)
+HEALTH_FIELDS = (
+    "display_phone_number",
+    "verified_name",
+    "quality_rating",
+    "messaging_limit_tier",
+    "name_status",
+    "code_verification_status",
+)
 
 
 def error_from_response(response):
@@ -65,6 +76,8 @@ def error_from_response(response):
         error = {}
     code = error.get("code")
     details = (error.get("error_data") or {}).get("details")
+    # Graph API errors meant for people (template reviews among them) say it in error_user_title/msg.
+    details = details or " ".join(str(error[k]) for k in ("error_user_title", "error_user_msg") if error.get(k))
     message = error.get("message") or f"HTTP {response.status_code}"
     if details:
         message = f"{message}: {details}"
@@ -204,19 +217,65 @@ class MetaCloudProvider(Provider):
             json={"messaging_product": "whatsapp", "status": "read", "message_id": wamid},
         )
 
+    # Account health
+    def check_health(self):
+        """``HealthResult`` of ``GET /<phone number id>?fields=...``: the number's display number,
+        verified name, quality rating and messaging limit tier. A low (red) quality is a warning."""
+        if not self.access_token or not self.phone_number_id:
+            return failure(NOT_CONFIGURED, "No access token or phone number id")
+        try:
+            node = self._call("GET", quote(self.phone_number_id, safe=""), params={"fields": ",".join(HEALTH_FIELDS)})
+        except ProviderError as error:
+            return from_error(error, META_PROBLEMS)
+        info = {key: str(node[key]) for key in HEALTH_FIELDS if isinstance(node, dict) and node.get(key)}
+        if info.get("quality_rating", "").upper() == "RED":
+            return HealthResult(WARNING, QUALITY, info=info)
+        return HealthResult(OK, info=info)
+
     # Templates, flows, media
-    def list_templates(self):
-        """Every message template of the WABA, following pagination."""
-        templates, path, params = [], f"{self.waba_id}/message_templates", {"limit": 100}
-        while path:
-            answer = self._call("GET", path, params=params)
-            templates += answer.get("data") or []
-            after = ((answer.get("paging") or {}).get("cursors") or {}).get("after")
-            path, params = (path, {"limit": 100, "after": after}) if after and answer.get("data") else (None, None)
-        return templates
+    def list_templates(self, limit=100, fields=LIST_FIELDS):
+        """Every message template of the WABA (Meta's items, as they come), page after page:
+        ``paging.cursors.after`` is followed while Meta gives a ``paging.next``."""
+        templates, params = [], {"limit": limit, "fields": fields}
+        while True:
+            answer = self._call("GET", f"{self.waba_id}/message_templates", params=params)
+            data = answer.get("data") if isinstance(answer, dict) else None
+            templates += [item for item in data or () if isinstance(item, dict)]
+            after = next_cursor(answer)
+            if not after or not data or after == params.get("after"):
+                return templates
+            params = {**params, "after": after}
 
     def create_template(self, payload):
+        """``POST /<waba-id>/message_templates``: ``{"id", "status", "category"}``."""
         return self._call("POST", f"{self.waba_id}/message_templates", json=payload)
+
+    def edit_template(self, template_id, payload):
+        """``POST /<template-id>``: a rejected or paused template's category or components edited."""
+        return self._call("POST", quote(str(template_id), safe=""), json=payload)
+
+    def upload_resumable(self, app_id, content, mime_type, filename):
+        """The handle (``h``) of a file uploaded through Meta's Resumable Upload API, as a
+        template's header sample: ``POST /<app-id>/uploads`` opens a session, ``POST
+        /upload:<session>`` (``Authorization: OAuth``, ``file_offset``) sends the bytes."""
+        session = self._call(
+            "POST",
+            f"{quote(str(app_id), safe='')}/uploads",
+            params={"file_name": filename, "file_length": len(content), "file_type": mime_type},
+        )
+        session_id = session.get("id") if isinstance(session, dict) else None
+        if not isinstance(session_id, str) or not session_id.startswith("upload:"):
+            raise ProviderError(UNKNOWN, "Meta opened no upload session")
+        answer = self._call(
+            "POST",
+            session_id,  # "upload:<id>", possibly with its "?sig=..." as Meta gives it
+            headers={"Authorization": f"OAuth {self.access_token}", "file_offset": "0"},
+            data=content,
+        )
+        handle = answer.get("h") if isinstance(answer, dict) else None
+        if not isinstance(handle, str) or not handle:
+            raise ProviderError(UNKNOWN, "Meta returned no handle for the uploaded file")
+        return handle
 
     def list_flows(self):
         return self._call("GET", f"{self.waba_id}/flows").get("data") or []

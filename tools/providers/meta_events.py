@@ -546,9 +546,21 @@ def _template_status(change):
             template_id=_str(value.get("message_template_id")),
             account_ref=change.waba or change.account_ref,
             category=_str(value.get("message_template_category")),
+            explanation=_template_explanation(value),
             raw=value,
         )
     ]
+
+
+def _template_explanation(value):
+    """Meta's words on a template's review: ``rejection_info`` (reason, recommendation) of a
+    rejection, ``other_info`` (title, description) of a pause or a disabling."""
+    rejection, other = _dict(value.get("rejection_info")), _dict(value.get("other_info"))
+    parts = [
+        " ".join(text for text in (_str(rejection.get("reason")), _str(rejection.get("recommendation"))) if text),
+        ": ".join(text for text in (_str(other.get("title")), _str(other.get("description"))) if text),
+    ]
+    return " ".join(part for part in parts if part) or None
 
 
 def _account_update(change, kind):

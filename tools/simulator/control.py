@@ -20,3 +20,14 @@ def sent_messages(base_url):
 def post_inbound(base_url, **spec):
     """Have the simulator post a correctly signed inbound message (``provider``, ``url``, ``from``, ``text``...)."""
     return requests.post(f"{base_url}/_sim/inbound", json=spec, timeout=60).json()
+
+
+def read_receipts(base_url):
+    """Every WhatsApp "mark as read" the simulator received since the last reset, in order."""
+    return requests.get(f"{base_url}/_sim/read_receipts", timeout=30).json()["read_receipts"]
+
+
+def set_phone_number(base_url, **spec):
+    """Change a Meta number's ``quality_rating``/``messaging_limit_tier`` (``phone_number_id``) and have the
+    simulator post the signed ``phone_number_quality_update`` webhook (to ``url``, signed with ``app_secret``)."""
+    return requests.post(f"{base_url}/_sim/phone_number", json=spec, timeout=60).json()
