@@ -1,6 +1,6 @@
 {
     "name": "Contact Centre (WhatsApp + SMS)",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "summary": "Omnichannel WhatsApp and SMS inbox, campaigns, automations and chatbots",
     "description": "WhatsApp (Meta Cloud API) and SMS (Twilio, Infobip, custom HTTP gateway) contact centre: "
     "a live inbox for agents, scheduled and keyword campaigns, templates, scripts, automations and chatbots, "
@@ -18,6 +18,7 @@
         "data/ir_config_parameter_data.xml",
         "data/ir_cron_data.xml",
         "data/ir_cron_campaign_data.xml",
+        "data/ir_cron_template_data.xml",
         "views/contact_centre_contact_views.xml",
         "views/contact_centre_thread_views.xml",
         "views/contact_centre_message_views.xml",

@@ -1,12 +1,14 @@
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from datetime import datetime, timedelta
 
 import pytz
 
-from odoo import api, fields, models, modules
+from odoo import api, fields, models, modules, sql_db
+from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
 from odoo.exceptions import UserError
 from odoo.fields import Domain
+from odoo.service import server as server_module
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
@@ -28,8 +30,8 @@ CAMPAIGN_STATES = [
     ("cancelled", "Cancelled"),
 ]
 
-BATCH_SIZE = 1000
 RETRY_DELAY = timedelta(minutes=1)
+WAKE_AFTER_START = 5  # seconds: the cron workers listen by then
 # The shape of an E.164 number, as PostgreSQL regular expression.
 E164_SQL = r"^\+[1-9][0-9]{6,14}$"
 # A recipient's number on its channel (SMS goes to the WhatsApp number when there is no SMS one).
@@ -117,7 +119,16 @@ class ContactCentreCampaign(models.Model):
     delivered_count = fields.Integer("Delivered", compute="_compute_statistics")
     read_count = fields.Integer("Read", compute="_compute_statistics")
     failed_count = fields.Integer("Failed", compute="_compute_statistics")
+    template_preview = fields.Text(
+        related="template_id.full_preview", string="Message Preview", help="The whole message as customers see it."
+    )
     review_count = fields.Integer("To Review", compute="_compute_statistics")
+    unconfirmed_count = fields.Integer(
+        "Awaiting Confirmation",
+        compute="_compute_statistics",
+        help="Handed to the provider by a process that stopped before the answer came: the provider's "
+        "callbacks settle them.",
+    )
     replied_count = fields.Integer("Replied", compute="_compute_statistics")
     opted_out_count = fields.Integer("Opted Out", compute="_compute_statistics")
     enrolled_count = fields.Integer("Enrolled", compute="_compute_statistics")
@@ -168,6 +179,7 @@ class ContactCentreCampaign(models.Model):
             campaign.excluded_count = states.get("excluded", 0)
             campaign.enrolled_count = states.get("enrolled", 0)
             campaign.review_count = states.get("review", 0)
+            campaign.unconfirmed_count = states.get("unconfirmed", 0)
             campaign.sent_count = sent
             campaign.delivered_count = delivered
             campaign.read_count = read
@@ -577,64 +589,102 @@ class ContactCentreCampaign(models.Model):
 
     # Dispatch
 
+    def _register_hook(self):
+        """When a server starts (a deploy, a restart after a crash), wake the cron workers a few
+        seconds later if a campaign is running: Odoo's cron worker sleeps up to a minute before its
+        first look, and nothing else would wake it before then."""
+        super()._register_hook()
+        if not modules.module.current_test and server_module.server is not None:
+            timer = threading.Timer(WAKE_AFTER_START, self._wake_cron_workers, args=(self.env.cr.dbname,))
+            timer.daemon = True
+            timer.start()
+
+    @api.model
+    def _wake_cron_workers(self, dbname):
+        """NOTIFY the cron workers as Odoo's own ``ir.cron._notifydb`` does (they listen on the
+        ``postgres`` database), if a campaign of ``dbname`` is running or due."""
+        try:
+            with sql_db.db_connect(dbname).cursor() as cr:
+                cr.execute(
+                    """SELECT 1 FROM contact_centre_campaign
+                        WHERE state = 'running' OR (state = 'scheduled' AND scheduled_date <= now() AT TIME ZONE 'UTC')
+                        LIMIT 1"""
+                )
+                busy = bool(cr.fetchone())
+            if busy:
+                with sql_db.db_connect("postgres").cursor() as cr:
+                    cr.execute(SQL("SELECT %s('cron_trigger', %s)", SQL.identifier(ODOO_NOTIFY_FUNCTION), dbname))
+        except Exception:  # noqa: BLE001 - a wake-up that fails leaves the cron's own schedule
+            _logger.warning("Could not wake the cron workers after start", exc_info=True)
+
     @api.model
     def _process_dispatch(self):
-        """The dispatch cron: start due campaigns, then send their recipients batch after batch.
+        """The dispatch cron: start due campaigns, then send their recipients.
 
-        Recipients still ``sending`` when a run starts were handed to a provider by a run that died:
-        they go to review, never sent again. The cron never runs twice at once, and each batch is
-        taken with SKIP LOCKED, so two workers never take the same recipient.
-        """
-        self._flag_interrupted_recipients()
+        Recipients are claimed a few at a time (SKIP LOCKED: two workers, or two hosts, share a
+        campaign and never take the same one) and each provider answer is recorded as it comes:
+        a process killed at any moment leaves in doubt only what was in flight, and those are
+        settled by the provider's callbacks (``message._settle_abandoned_claims``)."""
+        self.env["contact.centre.message"]._settle_abandoned_claims()
         due = self.search([("state", "=", "scheduled"), ("scheduled_date", "<=", fields.Datetime.now())])
         due.write({"state": "running"})
         for campaign in self.search([("state", "=", "running"), ("campaign_type", "=", "outbound")]):
-            if not campaign.audience_ready:
-                campaign._prepare_recipients()
-                campaign._commit()
+            if not campaign.audience_ready and not campaign._prepare_once():
+                continue
             campaign._dispatch()
+        # Recipients still due (time was up) bring the cron back at once; those waiting for a
+        # retry or the end of quiet hours have their own trigger.
+        self._commit(remaining=self._due_recipient_count())
 
     @api.model
-    def _flag_interrupted_recipients(self):
-        Recipient = self.env["contact.centre.campaign.recipient"]
-        interrupted = Recipient.search([("state", "=", "sending")])
-        if interrupted:
-            _logger.warning(
-                "%s campaign recipients were in flight when dispatch stopped: marked for review", len(interrupted)
-            )
-            interrupted.write({"state": "review", "error": self.env._("In flight when the dispatch process stopped.")})
-            interrupted.message_id.write({"needs_review": True})
-        return interrupted
+    def _due_recipient_count(self):
+        return self.env["contact.centre.campaign.recipient"].search_count(
+            [
+                ("campaign_id.state", "=", "running"),
+                ("state", "=", "pending"),
+                "|",
+                ("next_attempt", "=", False),
+                ("next_attempt", "<=", fields.Datetime.now()),
+            ]
+        )
+
+    def _prepare_once(self):
+        """Prepare the audience unless another worker is doing it (its row is locked); True when
+        the audience is ready."""
+        if not self.try_lock_for_update():
+            return False
+        self.invalidate_recordset(["audience_ready"])
+        if not self.audience_ready:
+            self._prepare_recipients()
+            self._commit()
+        return True
 
     def _dispatch(self):
-        """Send this campaign's pending recipients until none is left, the campaign stops or time is up.
-
-        Pipelined, so that the provider's latency and the database work overlap: while one batch's
-        provider calls are in flight (in a sending thread that never touches the ORM), the next
-        batch is handed over (messages created, recipients marked, committed) and then the answers
-        of the first are recorded. Batches still leave one after the other, so the rate limit holds.
-        """
+        """Send this campaign's pending recipients until none is left, the campaign stops or time
+        is up, through the message model's pipeline (``_send_pipelined``)."""
         self.ensure_one()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cc-campaign") as sender:
-            in_flight, stopping = None, False
-            while True:
-                flight = None
-                if self.state == "running" and not stopping:
-                    batch = self._next_batch()
-                    ready = self._defer_quiet_hours(batch)
-                    flight = self._hand_over(ready, sender) if ready else None
-                    stopping = bool(batch) and not ready  # all in quiet hours: the cron comes back then
-                if in_flight:
-                    # Its answers may put recipients back in the queue (SMS fallback): search again after.
-                    stopping = not self._record_flight(in_flight) or stopping
-                elif not flight:
-                    break
-                in_flight = flight
-            self._commit()
-            if self.state == "running":
-                self._finish_if_done()
+        self.env["contact.centre.message"]._send_pipelined(self._claim_recipients, self._record_answers)
+        self.invalidate_recordset(["state"])
+        if self.state == "running":
+            self._finish_if_done()
+        self._commit()
 
-    def _next_batch(self):
+    def _claim_recipients(self, room, token):
+        """Claim up to ``room`` due recipients (no more than a second of the rate limit) for run
+        ``token``: their messages are created and claimed. Returns (claimed, hand-overs)."""
+        self.invalidate_recordset(["state"])
+        if self.state != "running":
+            return 0, []
+        batch = self._next_batch(min(room, self._rate_cap()))
+        ready = self._defer_quiet_hours(batch)
+        return len(batch), self._hand_over(ready, token) if ready else []
+
+    def _rate_cap(self):
+        """A second of the slowest of the campaign's numbers and providers."""
+        rates = [config.rate_limit for config in (self.whatsapp_config_id, self.sms_config_id) if config]
+        return max(1, min(rates or [1]))
+
+    def _next_batch(self, limit):
         """Pending recipients due now, locked for this run (SKIP LOCKED: never two workers on one)."""
         domain = [
             ("campaign_id", "=", self.id),
@@ -643,42 +693,26 @@ class ContactCentreCampaign(models.Model):
             ("next_attempt", "=", False),
             ("next_attempt", "<=", fields.Datetime.now()),
         ]
-        return self.env["contact.centre.campaign.recipient"].search(domain, limit=BATCH_SIZE).try_lock_for_update()
+        return self.env["contact.centre.campaign.recipient"].search(domain, limit=limit).try_lock_for_update()
 
-    def _hand_over(self, recipients, sender):
-        """Create the batch's messages, mark the recipients as handed over and commit, then give the
-        provider calls to ``sender``. Returns the batch in flight: (recipients, groups, future)."""
+    def _hand_over(self, recipients, token):
+        """Create the recipients' messages and claim them for run ``token``; the refused ones are
+        recorded at once. Returns the hand-overs of the others, answers keyed (recipient, message)."""
         messages = self._create_messages(recipients)
-        now = fields.Datetime.now()
-        recipients.write({"state": "sending", "claimed_at": now})
-        messages.write({"send_claimed_at": now})
-        outbound = messages._outbound_or_refusal()
+        recipients.write({"state": "sending", "claimed_at": fields.Datetime.now()})
+        outbound = messages._claim(token)
         refused = recipients.filtered(lambda r: not isinstance(outbound[r.message_id], OutboundMessage))
-        groups = []
-        for channel, group in (recipients - refused).grouped("channel").items():
-            group_messages = group.message_id
-            send = self._config_for(channel)._sender()
-            groups.append((group, group_messages, [outbound[message] for message in group_messages], send))
         if refused:
             self._record_results(refused, refused.message_id, [outbound[r.message_id] for r in refused])
-        self._commit()
-        future = sender.submit(lambda: [send(outbound) for _group, _messages, outbound, send in groups])
-        return recipients, groups, future
+        sendable = recipients - refused
+        return sendable.message_id._hand_overs(outbound, {r.message_id: (r, r.message_id) for r in sendable})
 
-    def _record_flight(self, flight):
-        """Wait for a batch's provider answers, record them and commit; False when time is up."""
-        recipients, groups, future = flight
-        for (group, group_messages, _outbound, _send), results in zip(groups, future.result(), strict=True):
-            self._record_results(group, group_messages, results)
-        remaining = self.env["contact.centre.campaign.recipient"].search_count(
-            [("campaign_id", "=", self.id), ("state", "=", "pending")]
-        )
-        if not self._commit(len(recipients), remaining):
-            return False
-        if not modules.module.current_test:
-            # Committed: forget the batch's records, so that memory does not grow with the campaign.
-            self.env.invalidate_all()
-        return True
+    def _record_answers(self, answers):
+        """Record the provider's answers [((recipient, message), result)]."""
+        Recipient, Message = self.env["contact.centre.campaign.recipient"], self.env["contact.centre.message"]
+        recipients = Recipient.browse([recipient.id for (recipient, _message), _result in answers])
+        messages = Message.browse([message.id for (_recipient, message), _result in answers])
+        self._record_results(recipients, messages, [result for _key, result in answers])
 
     def _create_messages(self, recipients):
         """One queued message per recipient, in its conversation, rendered for its contact; the

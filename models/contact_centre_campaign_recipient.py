@@ -3,6 +3,7 @@ from odoo import fields, models
 RECIPIENT_STATES = [
     ("pending", "Pending"),
     ("sending", "Handed Over"),
+    ("unconfirmed", "Awaiting Confirmation"),
     ("sent", "Sent"),
     ("failed", "Failed"),
     ("excluded", "Excluded"),
@@ -21,9 +22,10 @@ EXCLUSION_REASONS = [
 class ContactCentreCampaignRecipient(models.Model):
     """One contact of one campaign, with its own dispatch state.
 
-    ``sending`` is set, and committed, just before the message is handed to the provider; a row
-    still ``sending`` when the next dispatch run starts belonged to a process that died: it goes to
-    ``review`` and is never sent again automatically.
+    ``sending`` is set, and committed, just before the message is handed to the provider. A row
+    still ``sending`` whose run's process died is ``unconfirmed``: never sent again by itself, it
+    follows its message when the provider's callback settles it, and goes to ``review`` when the
+    configuration's wait ends without one (see ``message._settle_unconfirmed``).
     """
 
     _name = "contact.centre.campaign.recipient"

@@ -1,12 +1,16 @@
 import logging
+import random
+import time
+from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
 import psycopg2
 
 from odoo import api, fields, models, modules
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, mute_logger
+from odoo.tools.misc import _format_time_ago
 
 from ..tools.errors import explain
 from ..tools.fetch import media_limit
@@ -16,9 +20,8 @@ from ..tools.providers import (
     OutboundMessage,
     ProviderError,
     SendResult,
-    TemplateMessage,
 )
-from ..tools.rendering import meta_components, placeholders
+from ..tools.sending import SendPipeline, make_reference, parse_reference
 from ..tools.status import is_forward
 from .contact_centre_contact import CHANNELS
 
@@ -39,7 +42,7 @@ INGESTERS = {
 }
 
 STATUS_DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
-CLAIM_TIMEOUT = timedelta(minutes=10)
+CLAIM_LOCK_SPACE = 0x43430001  # first key of the advisory locks that mark live sending runs ("CC", 1)
 
 DIRECTIONS = [("inbound", "Inbound"), ("outbound", "Outbound")]
 
@@ -160,10 +163,25 @@ class ContactCentreMessage(models.Model):
         readonly=True,
         copy=False,
         help="Set, and committed, just before the message is handed to the provider. A queued message that "
-        "keeps it was in flight when a process died: it is never resent automatically but marked for review.",
+        "keeps it after its sending process died is unconfirmed: the provider's callbacks settle it.",
     )
+    send_claim_token = fields.Integer(
+        readonly=True, copy=False, help="The sending run that claimed it (the key of its advisory lock)."
+    )
+    unconfirmed_since = fields.Datetime(
+        "Unconfirmed Since",
+        readonly=True,
+        copy=False,
+        help="Its sending process died before the provider answered: it may or may not have left. The "
+        "provider's callback, carrying our reference, settles it; after the configuration's wait without "
+        "one, its policy decides (flag for a person, or send again).",
+    )
+    unconfirmed_for = fields.Char("In Doubt For", compute="_compute_unconfirmed_for")
     needs_review = fields.Boolean(
-        readonly=True, copy=False, help="The process sending it died: check with the provider whether it left."
+        readonly=True,
+        copy=False,
+        help="Unconfirmed for longer than its configuration waits, with no word from the provider: a person "
+        "decides whether to send it again.",
     )
 
     _external_message_config_uniq = models.UniqueIndex(
@@ -175,6 +193,17 @@ class ContactCentreMessage(models.Model):
     _status_timestamp_idx = models.Index("(status, message_timestamp)")
     _thread_timestamp_idx = models.Index("(thread_id, message_timestamp DESC, id DESC)")
     _send_queue_idx = models.Index("(id) WHERE status = 'queued' AND direction = 'outbound'")
+    _claimed_idx = models.Index("(send_claim_token) WHERE status = 'queued' AND send_claimed_at IS NOT NULL")
+
+    @api.depends("unconfirmed_since")
+    def _compute_unconfirmed_for(self):
+        now = fields.Datetime.now()
+        for message in self:
+            message.unconfirmed_for = (
+                _format_time_ago(self.env, now - message.unconfirmed_since, add_direction=False)
+                if message.unconfirmed_since and message.status == "queued"
+                else False
+            )
 
     @api.depends("body_text", "message_type")
     def _compute_preview(self):
@@ -260,6 +289,7 @@ class ContactCentreMessage(models.Model):
 
     @api.model
     def _ingest_template_status(self, config, event):
+        """Meta's review of a template: its status and reason, on the template."""
         self.env["contact.centre.template"]._apply_template_status(config, event)
 
     @api.model
@@ -357,9 +387,14 @@ class ContactCentreMessage(models.Model):
 
     @api.model
     def _ingest_account_update(self, config, event):
-        """Quality, limits, template category and account problems: visible on the configuration."""
+        """Quality, limits, template category and account problems: visible on the configuration; a
+        WhatsApp number's quality rating, messaging limit and restrictions are kept on it."""
         parts = [event.kind.replace("_", " "), event.event, event.template_name, event.error_code, event.error_title]
         config.message_post(body=self.env._("Provider update: %(what)s", what=" - ".join(p for p in parts if p)))
+        # A template's quality score or category, on the template.
+        self.env["contact.centre.template"]._apply_template_update(config, event)
+        if config._name == "contact.centre.whatsapp.config":
+            config._apply_account_update(event)
 
     @api.model
     def _ingest_contact_sync(self, config, event):
@@ -510,22 +545,19 @@ class ContactCentreMessage(models.Model):
     @api.model
     def _ingest_status(self, config, event):
         """Apply a delivery status if it moves the message forward; the row is locked first so that
-        two concurrent callbacks cannot move it backwards. Only ``config``'s messages are looked at."""
-        rows = self.env.execute_query(
-            SQL(
-                """SELECT id FROM contact_centre_message
-                    WHERE external_message_id = %s AND provider = %s AND %s = %s
-                      FOR UPDATE""",
-                event.provider_message_id,
-                config._provider_name(),
-                SQL.identifier(config._message_config_field()),
-                config.id,
-            )
-        )
-        if not rows:
+        two concurrent callbacks cannot move it backwards. Only ``config``'s messages are looked at.
+
+        A message whose send answer never came back (its process died) is found by the reference
+        we sent it with: the callback settles it, with the provider's id."""
+        message = self._lock_for_status(config, event)
+        if not message:
             _logger.debug("Status %s for unknown message %s ignored", event.status, event.provider_message_id)
             return self.browse()
-        message = self.browse(rows[0][0])
+        if not message.external_message_id:
+            message.write({"external_message_id": event.provider_message_id})
+        if message.send_claimed_at or message.needs_review:
+            # The provider's own word: no longer in doubt.
+            message.write({"send_claimed_at": False, "unconfirmed_since": False, "needs_review": False})
         if event.pricing_category and not message.pricing_category:
             # What the provider charges for it: kept whatever the order the statuses arrive in.
             message.write({"pricing_category": event.pricing_category, "billable": bool(event.billable)})
@@ -540,7 +572,46 @@ class ContactCentreMessage(models.Model):
         elif message.status == "failed":
             values.update(error_code=False, error_message=False)
         message.write(values)
+        message._sync_campaign_recipients()
         return message
+
+    @api.model
+    def _lock_for_status(self, config, event):
+        """``config``'s message a status event is about, locked: by the provider's id, else by our
+        reference when the message has no provider id yet (its send answer was lost)."""
+        self.flush_model(["external_message_id", "provider", "direction", config._message_config_field()])
+        config_field = SQL.identifier(config._message_config_field())
+        rows = self.env.execute_query(
+            SQL(
+                """SELECT id FROM contact_centre_message
+                    WHERE external_message_id = %s AND provider = %s AND %s = %s
+                      FOR UPDATE""",
+                event.provider_message_id,
+                config._provider_name(),
+                config_field,
+                config.id,
+            )
+        )
+        message_id = parse_reference(event.client_ref, self._reference_namespace())
+        if not rows and message_id:
+            rows = self.env.execute_query(
+                SQL(
+                    """SELECT id FROM contact_centre_message
+                        WHERE id = %s AND external_message_id IS NULL AND direction = 'outbound'
+                          AND provider = %s AND %s = %s
+                          FOR UPDATE""",
+                    message_id,
+                    config._provider_name(),
+                    config_field,
+                    config.id,
+                )
+            )
+        return self.browse(rows[0][0]) if rows else self.browse()
+
+    @api.model
+    def _reference_namespace(self):
+        """What tells this database's references from another's on a shared provider account."""
+        return (self.env["ir.config_parameter"].sudo().get_param("database.uuid") or "0")[:8].lower()
 
     # Sending
 
@@ -555,15 +626,15 @@ class ContactCentreMessage(models.Model):
             reply_to=self.parent_message_id.external_message_id or None,
             interactive=self.interactive_payload or None,
             status_callback=config._status_callback_url(),
-            client_ref=str(self.id),
+            client_ref=make_reference(self._reference_namespace(), self.id),
         )
+        media = (self.details or {}).get("media") if self.direction == "outbound" else None
+        if media and media.get("id"):  # uploaded by the composer (thread._send_message)
+            outbound.media_type, outbound.media_id = media["type"], media["id"]
+            outbound.filename = media.get("filename")
         if self.channel == "whatsapp" and self.template_id:
-            template = self.template_id
-            values = self.template_values or {}
-            body_values = [values.get(name, "") for name in placeholders(template.body_text)]
-            outbound.template = TemplateMessage(
-                template.meta_template_name, template.language, meta_components(body_values)
-            )
+            # Every component: header text or media, body variables, URL suffixes, offer code.
+            outbound.template = self.template_id._meta_template_message(self.template_values or {}, config)
             outbound.text = None
         return outbound
 
@@ -614,37 +685,263 @@ class ContactCentreMessage(models.Model):
         )
 
     @api.model
-    def _send_queued(self, limit=1000):
-        """Hand queued outbound messages to their providers, a batch at a time.
+    def _send_queued(self):
+        """The send queue's cron: hand queued outbound messages to their providers.
 
-        Each batch is claimed (rows locked with SKIP LOCKED, ``send_claimed_at`` set) and committed
-        before any provider call, so two workers never take the same message and no transaction is
-        held open while waiting on a provider. Results are written and committed afterwards.
+        A few at a time are claimed (rows locked with SKIP LOCKED, ``send_claimed_at`` and the run's
+        token set) and committed before any provider call, and each answer is recorded as it comes
+        back: two workers never take the same message, no transaction waits on a provider, and a
+        process killed at any moment leaves in doubt only the requests that were in flight.
         """
-        auto_commit = not modules.module.current_test
-        self._flag_abandoned_claims()
+        self._settle_abandoned_claims()
+        self._send_pipelined(self._claim_queued, self._record_queued)
+
+    @api.model
+    def _claim_queued(self, room, token):
+        """Claim up to ``room`` queued messages for run ``token``, no more of a configuration than
+        it may send in a second; returns (how many were claimed, their hand-overs)."""
+        batch = self.search(self._queue_domain(), limit=room, order="id").try_lock_for_update()
+        claimed = self.browse()
+        for config, messages in batch.grouped(lambda m: m._provider_config()).items():
+            claimed |= messages[: max(1, config.rate_limit or 1)]
+        outbound = claimed._claim(token)
+        refused = claimed.filtered(lambda m: not isinstance(outbound[m], OutboundMessage))
+        for message in refused:
+            message._apply_send_failure(outbound[message])
+        refused._sync_campaign_recipients()
+        return len(claimed), (claimed - refused)._hand_overs(outbound)
+
+    @api.model
+    def _record_queued(self, answers):
+        """Record the provider's answers [(message, result)] of queued messages."""
+        messages = self.browse([message.id for message, _result in answers])
+        messages._apply_send_results([result for _message, result in answers])
+        messages._sync_campaign_recipients()
+        messages._notify_inbox()
+
+    def _claim(self, token):
+        """Mark these messages handed over by run ``token`` and build what goes to the provider:
+        {message: ``OutboundMessage``, or the ``ProviderError`` saying why it may not leave}."""
+        self.write({"send_claimed_at": fields.Datetime.now(), "send_claim_token": token})
+        return self._outbound_or_refusal()
+
+    def _hand_overs(self, outbound, keys=None):
+        """[(key, send, OutboundMessage, send time)] of these claimed messages, their send times
+        reserved within their configuration's rate limit (``keys``: message -> what the answer is
+        recorded on, the message itself by default)."""
+        hand_overs = []
+        for config, messages in self.grouped(lambda m: m._provider_config()).items():
+            send = config._get_provider()._send_or_error
+            times = config._reserve_send_times(len(messages))
+            hand_overs += [
+                ((keys or {}).get(m, m), send, outbound[m], at) for m, at in zip(messages, times, strict=True)
+            ]
+        return hand_overs
+
+    @api.model
+    def _send_pipelined(self, claim, record):
+        """Keep up to ``contact_centre.max_in_flight`` provider requests in flight, claiming more as
+        answers come back; one commit per turn holds what was recorded and what was claimed.
+
+        ``claim(room, token)`` claims at most ``room`` items, marked with this run's ``token``, and
+        returns how many it claimed and the hand-overs of those that may leave [(key, send,
+        message, monotonic send time)]; ``record(answers)``
+        records [(key, result)]. Hands over no more than the rate limit sends in about a second.
+        Reports progress to the cron from the first hand-over, so that a host killed again and
+        again never makes Odoo take the cron for a job that times out.
+        """
+        limit = self._max_in_flight()
+        turn = max(1, limit // 4)  # answers awaited per turn: fewer commits at full speed
+        with self._claim_token() as token, SendPipeline(limit) as pipeline:
+            claiming, ahead_until = True, 0.0
+            while claiming or len(pipeline):
+                answers = pipeline.collect(timeout=0.05 if claiming else None, at_least=turn)
+                if answers:
+                    record(answers)
+                hand_overs = []
+                claimed, hand_overs = 0, []
+                if claiming and pipeline.free >= turn and ahead_until - time.monotonic() < 1:
+                    claimed, hand_overs = claim(pipeline.free, token)
+                    claiming = bool(claimed) or bool(len(pipeline))
+                if not self._commit_sending(claimed):
+                    claiming = False  # time is up: what is in flight is recorded, nothing more claimed
+                for key, send, message, at in hand_overs:
+                    pipeline.submit(key, send, message, at)
+                    ahead_until = max(ahead_until, at)
+            self._commit_sending(0)
+
+    @api.model
+    def _commit_sending(self, handed_over):
+        """Commit (through the cron's progress when run by it), then forget the cache of what was
+        committed, so that a long run's memory stays flat; False when time is up. Not in tests."""
+        if modules.module.current_test:
+            return True
+        more = True
+        if self.env.context.get("cron_id"):
+            more = self.env["ir.cron"]._commit_progress(handed_over) > 0
+        else:
+            self.env.cr.commit()
+        self.env.invalidate_all()
+        return more
+
+    @api.model
+    def _max_in_flight(self):
+        return int(self.env["ir.config_parameter"].sudo().get_param("contact_centre.max_in_flight", 100) or 100)
+
+    @api.model
+    @contextmanager
+    def _claim_token(self):
+        """A token that marks this run's claims, alive as long as this database session holds its
+        advisory lock: PostgreSQL drops the lock with the session of a process that dies, so any
+        other process knows at once which claims have no sender left (``_settle_abandoned_claims``)."""
+        cr = self.env.cr
         while True:
-            batch = self.search(self._queue_domain(), limit=limit, order="id").try_lock_for_update()
-            if not batch:
-                return
-            batch.write({"send_claimed_at": fields.Datetime.now()})
-            outbound = batch._outbound_or_refusal()
-            if auto_commit:
-                self.env.cr.commit()
-            sendable = batch.browse([m.id for m, item in outbound.items() if isinstance(item, OutboundMessage)])
-            for message in batch - sendable:
-                message._apply_send_failure(outbound[message])
-            for config, messages in sendable.grouped(lambda m: m._provider_config()).items():
-                messages._apply_send_results(config._send_throttled([outbound[m] for m in messages]))
-            batch._notify_inbox()
-            if auto_commit:
-                remaining = self.search_count(self._queue_domain())
-                if self.env.context.get("cron_id"):
-                    self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
-                else:
-                    self.env.cr.commit()
-            if len(batch) < limit or not auto_commit:
-                return
+            token = random.randint(1, 2**31 - 1)
+            cr.execute(SQL("SELECT pg_try_advisory_lock(%s, %s)", CLAIM_LOCK_SPACE, token))
+            if cr.fetchone()[0]:
+                break
+        try:
+            yield token
+        finally:
+            cr.execute(SQL("SELECT pg_advisory_unlock(%s, %s)", CLAIM_LOCK_SPACE, token))
+
+    @api.model
+    def _live_claim_tokens(self):
+        rows = self.env.execute_query(
+            SQL(
+                """SELECT objid::bigint FROM pg_locks
+                    WHERE locktype = 'advisory' AND classid = %s AND objsubid = 2 AND granted
+                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
+                CLAIM_LOCK_SPACE,
+            )
+        )
+        return [token for (token,) in rows]
+
+    @api.model
+    def _settle_abandoned_claims(self):
+        """Messages claimed by a run whose process is gone, with no answer recorded, may or may not
+        have reached the provider: they become unconfirmed (never sent again by themselves) until
+        the provider's callback or the configuration's policy settles them. Their campaign
+        recipients follow."""
+        self.flush_model(["status", "send_claimed_at", "send_claim_token", "unconfirmed_since"])
+        rows = self.env.execute_query(
+            SQL(
+                """UPDATE contact_centre_message
+                      SET unconfirmed_since = (now() AT TIME ZONE 'UTC'), error_message = %s
+                    WHERE status = 'queued' AND send_claimed_at IS NOT NULL AND unconfirmed_since IS NULL
+                      AND NOT (COALESCE(send_claim_token, 0) = ANY(%s))
+                RETURNING id""",
+                self.env._("Its sending process stopped before the provider answered."),
+                self._live_claim_tokens() or [0],
+            )
+        )
+        abandoned = self.browse([message_id for (message_id,) in rows])
+        if abandoned:
+            _logger.warning(
+                "%s messages were in flight when their sending process stopped: unconfirmed", len(abandoned)
+            )
+            self.env["contact.centre.campaign.recipient"].flush_model(["state", "message_id"])
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE contact_centre_campaign_recipient SET state = 'unconfirmed'
+                        WHERE state = 'sending' AND message_id = ANY(%s)""",
+                    abandoned.ids,
+                )
+            )
+            self.env.invalidate_all()
+        return abandoned
+
+    @api.model
+    def _settle_unconfirmed(self):
+        """The unconfirmed messages' cron: settle what may still be settled, then apply each
+        configuration's policy to what waited long enough without a word from the provider.
+
+        A provider that can be asked by our reference (Infobip) is asked first; then the message is
+        flagged for a person (``needs_review``) or, when the configuration says so, sent again."""
+        self._settle_abandoned_claims()
+        waiting = self.search(
+            [("unconfirmed_since", "!=", False), ("status", "=", "queued"), ("needs_review", "=", False)]
+        )
+        for config, messages in waiting.grouped(lambda m: m._provider_config()).items():
+            due = messages.filtered(
+                lambda m, wait=timedelta(minutes=config.unconfirmed_wait): (
+                    m.unconfirmed_since <= fields.Datetime.now() - wait
+                )
+            )
+            if not config or not due:
+                continue
+            due._ask_provider(config)
+            left = due.filtered(lambda m: m.status == "queued")
+            if config.unconfirmed_policy == "resend":
+                left._send_again()
+            else:
+                left._flag_for_review()
+            self._commit_sending(len(due))
+
+    def _ask_provider(self, config):
+        """Settle these messages with what ``config``'s provider says of our references, where it
+        can be asked (else nothing happens)."""
+        references = {make_reference(self._reference_namespace(), m.id): m for m in self}
+        try:
+            updates = config._get_provider().lookup_statuses(list(references))
+        except ProviderError as error:
+            _logger.warning("Could not ask %s about unconfirmed messages: %s", config.display_name, error)
+            return
+        for update in updates or []:
+            self._ingest_status(config, update)
+
+    def _flag_for_review(self):
+        """No word from the provider after the wait: a person decides (Unconfirmed Messages)."""
+        self.write({"needs_review": True})
+        self._sync_campaign_recipients()
+
+    def _send_again(self):
+        """Back in the send queue, as new: the provider may already have them (the policy, or the
+        person who asked, accepts that risk)."""
+        self.write(
+            {
+                "status": "queued",
+                "send_claimed_at": False,
+                "send_claim_token": 0,
+                "unconfirmed_since": False,
+                "needs_review": False,
+                "error_code": False,
+                "error_message": False,
+            }
+        )
+        if self.campaign_id:
+            self.env["contact.centre.campaign.recipient"].sudo().search(
+                [("message_id", "in", self.ids), ("state", "in", ("review", "unconfirmed", "failed"))]
+            ).write({"state": "unconfirmed", "error": False})
+        self._trigger_send_queue()
+
+    def _sync_campaign_recipients(self):
+        """Campaign recipients waiting on these messages (unconfirmed, to review, failed) follow
+        what is now known of them: sent once the provider has them, failed when it refused them,
+        to review when a person must decide. A recipient still handed over is sent as soon as the
+        provider's callback says so: its run may have died before recording the answer."""
+        if not self.campaign_id:
+            return
+        self.flush_recordset(["status", "needs_review", "error_message"])
+        self.env["contact.centre.campaign.recipient"].flush_model(["state", "message_id", "error", "claimed_at"])
+        self.env.cr.execute(
+            SQL(
+                """UPDATE contact_centre_campaign_recipient AS recipient
+                      SET state = CASE WHEN message.status IN ('sent', 'delivered', 'read') THEN 'sent'
+                                       WHEN message.status = 'failed' THEN 'failed'
+                                       WHEN message.needs_review THEN 'review'
+                                       ELSE recipient.state END,
+                          error = CASE WHEN message.status = 'failed' THEN message.error_message
+                                       ELSE recipient.error END,
+                          claimed_at = NULL
+                     FROM contact_centre_message AS message
+                    WHERE recipient.message_id = message.id AND message.id = ANY(%s)
+                      AND (recipient.state IN ('unconfirmed', 'review', 'failed')
+                           OR (recipient.state = 'sending' AND message.status IN ('sent', 'delivered', 'read')))""",
+                self.ids,
+            )
+        )
+        self.env["contact.centre.campaign.recipient"].invalidate_model(["state", "error", "claimed_at"])
 
     def _outbound_or_refusal(self):
         """{message: the ``OutboundMessage`` to hand over, or the ``ProviderError`` saying why it
@@ -679,22 +976,43 @@ class ContactCentreMessage(models.Model):
         return [("status", "=", "queued"), ("direction", "=", "outbound"), ("send_claimed_at", "=", False)]
 
     @api.model
-    def _flag_abandoned_claims(self):
-        """Messages claimed long ago and still queued were in flight when their process died: the
-        provider may or may not have them. Never resend them automatically; flag them for review."""
-        abandoned = self.search(
-            [
-                ("status", "=", "queued"),
-                ("send_claimed_at", "<", fields.Datetime.now() - CLAIM_TIMEOUT),
-                ("needs_review", "=", False),
-            ]
-        )
-        abandoned.write({"needs_review": True})
-        return abandoned
-
-    @api.model
     def _trigger_send_queue(self):
         self.env.ref("contact_centre.ir_cron_contact_centre_send_queue")._trigger()
+
+    def action_resend_unconfirmed(self):
+        """Send the selected unconfirmed messages again (a supervisor's choice: the provider may
+        already have some of them)."""
+        self._unconfirmed_for_supervisor()._send_again()
+        return True
+
+    def action_mark_not_sent(self):
+        """Decide that the selected unconfirmed messages never left: failed, with who said so."""
+        doubtful = self._unconfirmed_for_supervisor()
+        doubtful.write(
+            {
+                "status": "failed",
+                "send_claimed_at": False,
+                "unconfirmed_since": False,
+                "needs_review": False,
+                "error_code": "not_sent",
+                "error_message": self.env._("Marked as not sent by %(user)s", user=self.env.user.name),
+            }
+        )
+        doubtful._sync_campaign_recipients()
+        return True
+
+    def _unconfirmed_for_supervisor(self):
+        """The unconfirmed messages of ``self``, as the system, once the user is known to be a
+        supervisor allowed to read them all."""
+        if not self.env.user.has_group("contact_centre.group_contact_centre_supervisor"):
+            raise AccessError(self.env._("Only supervisors decide about unconfirmed messages."))
+        self.check_access("read")
+        doubtful = self.filtered(
+            lambda m: m.direction == "outbound" and m.status == "queued" and (m.unconfirmed_since or m.needs_review)
+        )
+        if not doubtful:
+            raise UserError(self.env._("None of the selected messages is unconfirmed."))
+        return doubtful.sudo()
 
     def action_retry(self):
         """Queue failed or abandoned messages again (the person asked for it: a resend is intended)."""
@@ -702,16 +1020,7 @@ class ContactCentreMessage(models.Model):
         retriable = self.filtered(lambda m: m.direction == "outbound" and (m.status == "failed" or m.needs_review))
         if not retriable:
             raise UserError(self.env._("Only failed outbound messages can be retried."))
-        retriable.sudo().write(
-            {
-                "status": "queued",
-                "send_claimed_at": False,
-                "needs_review": False,
-                "error_code": False,
-                "error_message": False,
-            }
-        )
-        self._trigger_send_queue()
+        retriable.sudo()._send_again()
         return True
 
     # Hooks between the parts of the contact centre.
@@ -741,6 +1050,9 @@ class ContactCentreMessage(models.Model):
             parent = message.parent_message_id
             row["parent"] = parent and {"id": parent.id, "preview": parent.preview, "direction": parent.direction}
             row["attachments"] = [attachments[attachment_id] for attachment_id in row.pop("attachment_ids")]
+            if message.template_id and message.channel == "whatsapp":
+                # The template's header, footer and buttons around its text.
+                row["template_parts"] = message.template_id._inbox_parts(message.template_values)
         return rows
 
     @api.model

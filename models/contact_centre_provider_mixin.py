@@ -1,10 +1,12 @@
-import functools
+import time
 
 from odoo import api, fields, models, tools
+from odoo.tools import SQL
 
 from ..tools.providers import PROVIDERS, ProviderError
+from ..tools.sending import pace
 
-MAX_IN_FLIGHT = 100
+UNCONFIRMED_POLICIES = [("review", "Flag for a person"), ("resend", "Send again")]
 
 
 class ContactCentreProviderMixin(models.AbstractModel):
@@ -17,6 +19,21 @@ class ContactCentreProviderMixin(models.AbstractModel):
     active = fields.Boolean(default=True, tracking=True)
     sequence = fields.Integer(default=10)
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
+    unconfirmed_wait = fields.Integer(
+        "Wait for the Provider (minutes)",
+        default=15,
+        help="How long a message whose send answer was lost (its process stopped) waits for the provider's "
+        "callback before the policy below decides.",
+    )
+    unconfirmed_policy = fields.Selection(
+        UNCONFIRMED_POLICIES,
+        "Then",
+        required=True,
+        default="review",
+        help="Flag for a person: it waits in Unconfirmed Messages for someone to send it again or mark it as "
+        "not sent. Send again: it is queued again, at the risk of a second copy when the provider had it.",
+    )
+    paced_until = fields.Float(readonly=True, copy=False, help="Technical: booked until (epoch seconds).")
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -59,18 +76,31 @@ class ContactCentreProviderMixin(models.AbstractModel):
         """Where the provider posts delivery reports of a message, when it is told per message."""
         return
 
-    def _send_throttled(self, outbound_messages):
-        """Send at most ``rate_limit`` messages per second, with many requests in flight.
+    def _reserve_send_times(self, count):
+        """Monotonic times at which to send ``count`` messages so that every process sending
+        through this configuration keeps to ``rate_limit`` messages per second in total.
 
-        Returns one ``SendResult`` or ``ProviderError`` per message, in order.
-        """
-        return self._sender()(outbound_messages)
-
-    def _sender(self):
-        """An Odoo-free callable that sends a list of outbound messages as ``_send_throttled`` does:
-        made here, it can run in another thread, which must never touch the ORM."""
+        The reservation is one row update (a generic cell rate: the time the configuration is
+        booked until, on the database's clock), so two workers or two hosts share the limit; its
+        row lock lasts until the caller's commit, which follows at once."""
         self.ensure_one()
-        return functools.partial(self._get_provider().send_throttled, rate=self.rate_limit, max_in_flight=MAX_IN_FLIGHT)
+        rate = max(1, self.rate_limit or 1)
+        rows = self.env.execute_query(
+            SQL(
+                """UPDATE %s
+                      SET paced_until = GREATEST(COALESCE(paced_until, 0), EXTRACT(EPOCH FROM clock_timestamp()))
+                                        + %s::float / %s
+                    WHERE id = %s
+                RETURNING paced_until - %s::float / %s - EXTRACT(EPOCH FROM clock_timestamp())""",
+                SQL.identifier(self._table),
+                count,
+                rate,
+                self.id,
+                count,
+                rate,
+            )
+        )
+        return pace(time.monotonic() + max(0.0, rows[0][0]), count, rate)
 
     def _download_media(self, media, max_bytes):
         """(content, mime type, file name) of an inbound media reference."""

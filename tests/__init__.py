@@ -13,3 +13,7 @@ from . import test_webhook_wakeup
 from . import test_menus
 from . import test_inbox_day_tour
 from . import test_provider_events
+from . import test_account_health
+from . import test_unconfirmed
+from . import test_templates
+from . import test_composer_media

@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 from unittest.mock import patch
 
 from freezegun import freeze_time
@@ -218,15 +218,25 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         self.run_cron()
         self.assertEqual(recipient.state, "sent")
 
-    def test_in_flight_recipients_of_a_dead_run_go_to_review(self):
+    def test_in_flight_recipients_of_a_dead_run_await_the_provider_then_review(self):
+        """Recipients handed over by a run whose process died are never sent again by themselves:
+        unconfirmed until the provider's word, to review once the number's wait is over."""
         campaign = self.campaign(contact_ids=[fields.Command.set(self.ana.ids)])
         campaign.action_schedule()
         campaign.write({"state": "running"})
         campaign._prepare_recipients()
-        campaign.recipient_ids.write({"state": "sending", "claimed_at": fields.Datetime.now()})
+        dead_run = 12345  # no session holds its advisory lock
+        campaign._hand_over(campaign.recipient_ids, dead_run)
         self.run_cron()
-        self.assertEqual(campaign.recipient_ids.state, "review")
+        recipient = campaign.recipient_ids
+        self.assertEqual(recipient.state, "unconfirmed")
         self.assertEqual(sent_messages(self.simulator_url), [])
+        self.assertEqual((campaign.unconfirmed_count, campaign.review_count), (1, 0))
+        self.assertEqual(campaign.state, "done", "the dispatch is over: only the provider's word is awaited")
+        with freeze_time(fields.Datetime.now() + timedelta(minutes=16)):
+            self.env["contact.centre.message"]._settle_unconfirmed()
+        self.assertEqual((recipient.state, recipient.message_id.needs_review), ("review", True))
+        campaign.invalidate_recordset()
         self.assertEqual(campaign.review_count, 1)
 
     def test_unapproved_template_cannot_be_scheduled_and_test_send(self):

@@ -82,13 +82,19 @@ class TestSending(SimulatorMixin, ContactCentreData, HttpCase):
         self.Message._send_queued()
         self.assertEqual(message.status, "sent")
 
-    def test_a_claimed_message_is_never_resent_but_flagged(self):
-        """A message handed over by a process that died stays out of the queue and is marked for review."""
+    def test_a_claimed_message_is_never_resent_but_awaits_the_provider(self):
+        """A message handed over by a process that died stays out of the queue: unconfirmed, then
+        flagged for a person when the number's wait ends without a word from the provider."""
         message = self.whatsapp_thread()._send_message(text="in flight")
-        message.send_claimed_at = fields.Datetime.now() - timedelta(hours=1)
+        message.write({"send_claimed_at": fields.Datetime.now() - timedelta(hours=1), "send_claim_token": 4242})
         self.Message._send_queued()
         self.assertEqual(sent_messages(self.simulator_url), [])
+        self.assertEqual((message.status, message.needs_review), ("queued", False))
+        self.assertTrue(message.unconfirmed_since)
+        message.unconfirmed_since = fields.Datetime.now() - timedelta(minutes=16)
+        self.Message._settle_unconfirmed()
         self.assertEqual((message.status, message.needs_review), ("queued", True))
+        self.assertEqual(sent_messages(self.simulator_url), [])
 
     def test_sms_through_twilio_with_its_status_callback(self):
         thread = self.Thread._get_or_create(self.contact, "sms")
@@ -98,8 +104,12 @@ class TestSending(SimulatorMixin, ContactCentreData, HttpCase):
         self.assertTrue(message.external_message_id.startswith("SM"))
         [sent] = sent_messages(self.simulator_url)
         self.assertEqual(sent["body"]["Body"], "SMS hello")
+        reference = f"cc-{self.Message._reference_namespace()}-{message.id}"
         self.assertTrue(
-            sent["body"]["StatusCallback"].endswith(f"/contact_centre/webhook/twilio/{self.twilio_config.id}")
+            sent["body"]["StatusCallback"].endswith(
+                f"/contact_centre/webhook/twilio/{self.twilio_config.id}?ref={reference}"
+            ),
+            "Twilio posts the message's statuses to a URL that names it: our reference settles a lost answer",
         )
 
     def test_statuses_come_back_through_the_webhooks(self):

@@ -263,9 +263,10 @@ def test_infobip_sends_sms_with_notify_url(simulator):
             to="+32470123456", channel="sms", text="hello", status_callback="https://odoo.example/ib", client_ref="42"
         )
     )
-    assert result.provider_message_id.startswith("ib-")
+    assert result.provider_message_id == "42", "Infobip takes the messageId we choose: our reference"
     [sent] = sent_messages(simulator)
     assert sent["to"] == "32470123456"
+    assert sent["body"]["destinations"] == [{"to": "32470123456", "messageId": "42"}]
     assert sent["body"]["sender"] == "ACME"
     assert sent["body"]["content"]["text"] == "hello"
     assert sent["body"]["webhooks"] == {"delivery": {"url": "https://odoo.example/ib"}, "callbackData": "42"}

@@ -186,6 +186,7 @@ class TemplateStatusUpdate:
     template_id: str | None = None
     account_ref: str | None = None
     category: str | None = None  # MARKETING, UTILITY, AUTHENTICATION, when the update names it
+    explanation: str | None = None  # Meta's words: why it was rejected and what to do, why it was paused
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -509,23 +510,16 @@ class Provider:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"cc-{self.name}") as pool:
             return list(pool.map(self._send_or_error, messages))
 
-    def send_throttled(self, messages, rate, max_in_flight=100):
-        """``send_many`` at most ``rate`` messages per second (a provider's per-number limit),
-        with up to ``max_in_flight`` requests at once."""
-        rate = max(1, int(rate or 1))
-        results = []
-        for start in range(0, len(messages), rate):
-            began = time.monotonic()
-            results += self.send_many(messages[start : start + rate], max_in_flight=min(rate, max_in_flight))
-            if start + rate < len(messages):
-                time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
-        return results
-
     def _send_or_error(self, message):
         try:
             return self.send(message)
         except ProviderError as error:
             return error
+
+    def lookup_statuses(self, references):
+        """``StatusUpdate`` of the messages sent with our ``references``, for a provider that can be
+        asked by our reference; None when it cannot (Meta and Twilio: only their callbacks tell)."""
+        return
 
     def _retry_delay(self, error, attempt):
         if error.retry_after is not None:

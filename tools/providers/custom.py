@@ -7,8 +7,9 @@ JSON answer.
 
 Webhook contract (POST JSON to ``/contact_centre/webhook/custom/<config_id>/<token>``): one event
 object, a list of them, or ``{"events": [...]}``; a status is ``{"id": "...", "status":
-"sent|delivered|read|failed", "error_code"?, "error"?}``; an inbound message is ``{"id": "...",
-"from": "+E164", "to": "...", "text": "..."}``.
+"sent|delivered|read|failed", "error_code"?, "error"?, "reference"?}`` (``reference``: the
+``{{client_ref}}`` the message was sent with, which settles a message whose send answer was
+lost); an inbound message is ``{"id": "...", "from": "+E164", "to": "...", "text": "..."}``.
 """
 
 import json
@@ -29,6 +30,7 @@ from .base import (
     parse_retry_after,
     tokens_match,
 )
+from .health import NOT_CONFIGURED, OK, HealthResult, failure, from_error
 
 PLACEHOLDERS = ("to", "text", "sender", "client_ref")
 STATUSES = {"queued", "sent", "delivered", "read", "failed"}
@@ -41,6 +43,12 @@ def fill_body(template, values):
         escaped = json.dumps(str(values.get(name) or ""))[1:-1]
         body = body.replace("{{%s}}" % name, escaped)
     return body
+
+
+def _reference(item):
+    """Our reference, when the gateway echoes the ``{{client_ref}}`` it was sent."""
+    value = item.get("reference") or item.get("client_ref")
+    return str(value) if isinstance(value, str | int) and value else None
 
 
 def dig(data, path):
@@ -69,6 +77,7 @@ class CustomHttpProvider(Provider):
         webhook_token="",
         content_type="application/json",
         timeout=10,
+        health_url=None,
     ):
         super().__init__(timeout=timeout)
         self.url = url
@@ -79,6 +88,7 @@ class CustomHttpProvider(Provider):
         self.webhook_token = webhook_token
         self.content_type = content_type
         self.auth_header = auth_header
+        self.health_url = health_url
 
     def _prepare_session(self, session):
         session.headers["Content-Type"] = self.content_type
@@ -107,6 +117,25 @@ class CustomHttpProvider(Provider):
         if not message_id:
             raise ProviderError(RETRY, f"No message id at '{self.message_id_path}' in the gateway's answer")
         return SendResult(str(message_id), "sent", {"answer": response.text[:1000]})
+
+    def check_health(self):
+        """``HealthResult`` of ``GET <health URL>`` (with the auth header): any 2xx answer is healthy,
+        a redirect is not followed."""
+        if not self.health_url:
+            return failure(NOT_CONFIGURED, "No health URL")
+        try:
+            response = self._request(self._session, "GET", self.health_url, allow_redirects=False, stream=True)
+        except ProviderError as error:
+            return from_error(error)
+        with response:
+            status = response.status_code
+            next(response.iter_content(1 << 16), None)  # a short answer is read whole: the connection ends cleanly
+        if 200 <= status < 300:
+            return HealthResult(OK, info={"http_status": status})
+        error = ProviderError(
+            classify_http_status(status), f"Gateway answered HTTP {status}", code=status, http_status=status
+        )
+        return from_error(error)
 
     def verify_webhook(self, request):
         if not tokens_match(self.webhook_token, request.query.get("token")):
@@ -144,6 +173,7 @@ class CustomHttpProvider(Provider):
                         status=item["status"],
                         error_code=str(item["error_code"]) if item.get("error_code") else None,
                         error_title=item.get("error"),
+                        client_ref=_reference(item),
                         raw=item,
                     )
                 )

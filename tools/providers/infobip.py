@@ -5,6 +5,7 @@ passes it as ``request.query["token"]``) compared in constant time.
 """
 
 import threading
+from dataclasses import replace
 
 from infobip_api_client.api.sms_api import SmsApi
 from infobip_api_client.api_client import ApiClient
@@ -43,12 +44,14 @@ from .base import (
     tokens_match,
     utc_from_iso,
 )
+from .health import NO_CREDIT, NOT_CONFIGURED, OK, UNKNOWN, HealthResult, failure, from_error
 
 # Inbound media URLs are on the account's base URL (xxxxx.api.infobip.com) or api.infobip.com;
 # the API key goes nowhere else (Infobip: "Base URL", "API authentication").
 MEDIA_HOSTS = ("api.infobip.com", ".api.infobip.com")
 
 # Status groups of delivery reports
+LOOKUP_CHUNK = 50  # message ids per logs request: Infobip takes 2,048 characters of them
 STATUS_GROUPS = {
     "PENDING": "sent",
     "ACCEPTED": "sent",
@@ -106,7 +109,7 @@ class InfobipProvider(Provider):
             messages=[
                 SmsMessage(
                     sender=self.sender,
-                    destinations=[SmsDestination(to=message.to.lstrip("+"))],
+                    destinations=[SmsDestination(to=message.to.lstrip("+"), message_id=message.client_ref)],
                     content=SmsMessageContent(SmsTextContent(text=message.text or "")),
                     webhooks=webhooks,
                 )
@@ -131,10 +134,72 @@ class InfobipProvider(Provider):
             raise ProviderError(kind, f"Infobip: {status.description or status.name}", code=status.name)
         return SendResult(sent.message_id, "sent", answer.to_dict())
 
+    def lookup_statuses(self, references):
+        """What Infobip knows of messages sent with our ``references`` as their ``messageId``
+        (``GET /sms/3/logs``, kept 48 hours): a ``StatusUpdate`` for each one it has, none for a
+        message it never received. Settles messages whose send answer was lost in a crash."""
+        updates = []
+        for start in range(0, len(references), LOOKUP_CHUNK):
+            chunk = list(references[start : start + LOOKUP_CHUNK])
+            try:
+                answer = self._sms_api().get_outbound_sms_message_logs(message_id=chunk, limit=len(chunk))
+            except ApiException as error:
+                raise self._error(error) from error
+            except Exception as error:  # noqa: BLE001 - transport errors come through the SDK as they are
+                raise ProviderError(
+                    RETRY, f"infobip: cannot reach the API ({type(error).__name__})", code="network"
+                ) from error
+            for log in answer.results or []:
+                result = log.to_dict()
+                result.setdefault("to", result.get("destination"))
+                if result.get("messageId") in chunk and isinstance(result.get("status"), dict):
+                    updates += [
+                        replace(event, client_ref=event.provider_message_id)
+                        for event in self._parse_report(result)
+                        if isinstance(event, StatusUpdate)
+                    ]
+        return updates
+
     def download_media(self, url, max_bytes=None):
         """(content, mime type, file name) of an inbound media URL, with the API key."""
         content, mime_type = self._fetch_media(url, max_bytes, headers={"Authorization": f"App {self.api_key}"})
         return content, mime_type, None
+
+    def check_health(self):
+        """``HealthResult`` of the account's balance (``GET /account/1/balance``): no credit left
+        means nothing can be sent."""
+        if not self.api_key or not self.base_url:
+            return failure(NOT_CONFIGURED, "No base URL or API key")
+        try:
+            response = self._request(
+                self._session,
+                "GET",
+                f"{self.base_url}/account/1/balance",
+                headers={"Authorization": f"App {self.api_key}", "Accept": "application/json"},
+            )
+        except ProviderError as error:
+            return from_error(error)
+        if response.status_code >= 400:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            error = ProviderError(
+                classify_http_status(response.status_code),
+                f"Infobip: HTTP {response.status_code} {_service_exception_text(response)}".strip(),
+                code=response.status_code,
+                retry_after=retry_after,
+                http_status=response.status_code,
+            )
+            return from_error(error)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        balance = answer.get("balance") if isinstance(answer, dict) else None
+        if isinstance(balance, bool) or not isinstance(balance, (int, float)):
+            return failure(UNKNOWN, "Infobip answered without a balance")
+        info = {"balance": balance, "currency": str(answer.get("currency") or "")}
+        if balance <= 0:
+            return failure(NO_CREDIT, f"Infobip: balance {balance} {info['currency']}".strip(), info=info)
+        return HealthResult(OK, info=info)
 
     @staticmethod
     def _error(error):
@@ -532,3 +597,15 @@ def _template_update(payload):
         ]
     reason = f"a template update this integration does not read: {kind}"
     return [IgnoredEvent(f"infobip.template.{kind.lower()}", reason, provider_message_id=template_id, raw=payload)]
+
+
+def _service_exception_text(response):
+    """The text of an Infobip error answer (``requestError.serviceException.text``), or ""."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return ""
+    request_error = answer.get("requestError") if isinstance(answer, dict) else None
+    exception = (request_error or {}).get("serviceException") if isinstance(request_error, dict) else None
+    text = exception.get("text") if isinstance(exception, dict) else None
+    return text[:200] if isinstance(text, str) else ""

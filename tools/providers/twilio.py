@@ -2,6 +2,7 @@
 
 import logging
 import threading
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -25,6 +26,18 @@ from .base import (
     WebhookParseError,
     classify_http_status,
     e164_or_raw,
+)
+from .health import (
+    ACCOUNT,
+    NOT_CONFIGURED,
+    OK,
+    TRIAL,
+    TWILIO_PROBLEMS,
+    UNREACHABLE,
+    WARNING,
+    HealthResult,
+    failure,
+    from_error,
 )
 
 TWILIO_API = "https://api.twilio.com"
@@ -106,6 +119,16 @@ def _address(number, channel):
     return f"whatsapp:{number}" if channel == "whatsapp" else number
 
 
+def with_reference(url, reference):
+    """The status callback URL of one message: ours with ``ref=<our reference>`` added. Twilio
+    signs the whole URL, query included, and posts every status of the message to it."""
+    if not reference:
+        return url
+    parts = urlsplit(url)
+    query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key != "ref"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("ref", reference)])))
+
+
 def public_url(request):
     """The URL Twilio signed, as the server sees it. Behind a reverse proxy, Odoo's proxy mode has
     already rebuilt it from the proxy's X-Forwarded-* headers; they are trusted nowhere else (any
@@ -152,7 +175,7 @@ class TwilioProvider(Provider):
         if message.media_url:
             params["media_url"] = [message.media_url]
         if message.status_callback:
-            params["status_callback"] = message.status_callback
+            params["status_callback"] = with_reference(message.status_callback, message.client_ref)
         try:
             created = self._client().messages.create(**params)
         except TwilioRestException as error:
@@ -169,6 +192,32 @@ class TwilioProvider(Provider):
         """(content, mime type, file name) of an inbound media URL (Twilio wants the account's basic auth)."""
         content, mime_type = self._fetch_media(url, max_bytes, auth=(self.account_sid, self.auth_token))
         return content, mime_type, None
+
+    def check_health(self):
+        """``HealthResult`` of the account (``GET /2010-04-01/Accounts/<sid>.json`` through the SDK):
+        an account that is not active cannot send; a trial account reaches verified numbers only."""
+        if not self.account_sid or not self.auth_token:
+            return failure(NOT_CONFIGURED, "No account SID or auth token")
+        try:
+            account = self._client().api.accounts(self.account_sid).fetch()
+        except TwilioRestException as error:
+            return from_error(self._error(error), TWILIO_PROBLEMS)
+        except Exception as error:  # noqa: BLE001 - the SDK lets requests' transport errors through
+            return failure(UNREACHABLE, f"twilio: cannot reach the API ({type(error).__name__})", "network")
+        info = {
+            key: str(value)
+            for key, value in (
+                ("friendly_name", account.friendly_name),
+                ("status", account.status),
+                ("type", account.type),
+            )
+            if value
+        }
+        if (account.status or "").lower() != "active":
+            return failure(ACCOUNT, f"Twilio: the account is {account.status or 'not active'}", info=info)
+        if (account.type or "").lower() == "trial":
+            return HealthResult(WARNING, TRIAL, info=info)
+        return HealthResult(OK, info=info)
 
     @staticmethod
     def _error(error):
@@ -214,6 +263,7 @@ class TwilioProvider(Provider):
                 recipient=e164_or_raw(form.get("To")),
                 account_ref=account,
                 provider_status=status,
+                client_ref=(request.query or {}).get("ref") or None,
                 raw=form,
             )
         ]

@@ -11,6 +11,19 @@ Control API (JSON):
 - ``POST /_sim/inbound``: post a correctly signed inbound webhook of ``provider`` to ``url``: a text
   message by default, or any ``kind`` of ``INBOUND_KINDS`` (reactions, edits, media, statuses,
   coexistence echoes, consent, identity and account events...) in the provider's documented shape.
+- Account health: ``GET /<phone-number-id>?fields=...`` (quality rating, messaging limit tier...),
+  Twilio's ``GET /2010-04-01/Accounts/<sid>.json`` (``twilio_account_status``, ``twilio_account_type``),
+  Infobip's ``GET /account/1/balance`` (``infobip_balance``), ``GET /custom/health``; ``POST
+  /_sim/phone_number`` sets a number's ``quality_rating``/``messaging_limit_tier`` and posts the signed
+  ``phone_number_quality_update`` webhook; ``GET /_sim/read_receipts`` lists the "mark as read" received.
+- Meta message templates: ``POST /_sim/templates`` adds templates made elsewhere (WhatsApp Manager),
+  ``GET /_sim/templates`` lists them all; ``POST /_sim/templates/<name>/status`` is Meta's review
+  (``{"status": "APPROVED"|"REJECTED"..., "reason", "quality", "category", "language", "url"}``),
+  posted back as signed ``message_template_status_update`` (quality, category) webhooks. Templates
+  are created PENDING through the Graph API, listed page by page (``paging.cursors.after``, ``next``),
+  edited through ``POST /<template-id>``; header samples go through the Resumable Upload API
+  (``POST /<app-id>/uploads``, ``POST /upload:<session>``). A template the simulator knows is refused
+  when sent unapproved (132001) or with the wrong number of parameters (132000).
 """
 
 import base64
@@ -20,12 +33,13 @@ import json
 import logging
 import random
 import re
+import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -40,13 +54,30 @@ DEFAULTS = {
     "shuffle": False,
     "duplicate": False,
     "callbacks": True,
+    "callback_loss": 0.0,  # share of status callbacks never posted (a provider's lost webhook)
+    "callback_duplicates": 0.0,  # share of status callbacks posted twice
+    "callback_retries": True,  # a callback the receiver did not take is posted again later
     "meta_webhook_url": None,
     "meta_app_secret": "demo-app-secret",
     "meta_access_token": None,
     "twilio_credentials": None,
     "infobip_api_key": None,
     "callback_headers": {},  # added to every callback (e.g. a test server's session cookie)
+    "twilio_account_status": "active",  # GET /Accounts/<sid>.json: active, suspended, closed
+    "twilio_account_type": "Full",  # or Trial
+    "infobip_balance": 100.0,  # GET /account/1/balance
 }
+# A Meta phone number node (GET /<phone-number-id>?fields=...) until POST /_sim/phone_number changes it
+PHONE_NUMBER_DEFAULTS = {
+    "display_phone_number": "+1 555-010-0001",
+    "verified_name": "Simulated Business",
+    "quality_rating": "GREEN",
+    "messaging_limit_tier": "TIER_1K",
+    "name_status": "APPROVED",
+    "code_verification_status": "VERIFIED",
+}
+TIER_ORDER = ("TIER_NOT_SET", "TIER_50", "TIER_250", "TIER_1K", "TIER_2K", "TIER_10K", "TIER_100K", "TIER_UNLIMITED")
+CALLBACK_ATTEMPTS = 12  # about two minutes of retries
 USUAL_STATUSES = {"meta": ["sent", "delivered", "read"], "twilio": ["sent", "delivered"], "infobip": ["delivered"]}
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -56,7 +87,14 @@ META_TEMPLATES = re.compile(r"^/v[\d.]+/(?P<waba>[^/]+)/message_templates$")
 META_FLOWS = re.compile(r"^/v[\d.]+/(?P<waba>[^/]+)/flows$")
 META_MEDIA_UPLOAD = re.compile(r"^/v[\d.]+/(?P<number>[^/]+)/media$")
 META_NODE = re.compile(r"^/v[\d.]+/(?P<node>[^/]+)$")
+META_TEMPLATE_NODE = re.compile(r"^/v[\d.]+/(?P<template_id>\d+)$")
+META_UPLOAD_START = re.compile(r"^/v[\d.]+/(?P<app>[^/]+)/uploads$")
+META_UPLOAD = re.compile(r"^/v[\d.]+/upload:(?P<session>[^/]+)$")
+SIM_TEMPLATE_STATUS = re.compile(r"^/_sim/templates/(?P<name>[^/]+)/status$")
+# Fields of GET /<waba-id>/message_templates when none are asked (quality and rejection only on request)
+META_TEMPLATE_DEFAULT_FIELDS = ("id", "name", "parameter_format", "components", "language", "status", "category")
 TWILIO_SEND = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+TWILIO_ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)\.json$")
 
 
 class SimState:
@@ -66,7 +104,12 @@ class SimState:
         self.lock = threading.Lock()
         self.settings = dict(DEFAULTS)
         self.sent = []
-        self.templates = []
+        self.templates = []  # Meta message templates, each with its WABA under "_waba"
+        self.uploads = {}  # resumable upload session -> {"length", "type", "name", "received"}
+        self.handles = set()  # handles of finished uploads (template header samples)
+        self.infobip_logs = {}  # Infobip messageId -> {"to", "status", "sentAt"}: GET /sms/3/logs
+        self.read_receipts = []  # {"phone_number_id", "message_id", "typing", "at"} of each "mark as read"
+        self.phone_numbers = {}  # phone number id -> changes to PHONE_NUMBER_DEFAULTS
         self.callbacks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sim-callback")
         self.http = requests.Session()
 
@@ -77,9 +120,14 @@ class SimState:
 
     def reset(self):
         with self.lock:
+            self.read_receipts = []
+            self.phone_numbers = {}
             self.settings = dict(DEFAULTS)
             self.sent = []
             self.templates = []
+            self.uploads = {}
+            self.handles = set()
+            self.infobip_logs = {}
 
     def take_failure(self):
         with self.lock:
@@ -113,15 +161,40 @@ class SimState:
             return
         delay = self.settings["status_delay_ms"] / 1000
 
+        loss, duplicates = self.settings["callback_loss"], self.settings["callback_duplicates"]
+        posted = [
+            status
+            for status in statuses
+            if random.random() >= loss
+            for _copy in range(2 if random.random() < duplicates else 1)
+        ]
+
         def run():
-            for status in statuses:
+            for status in posted:
                 time.sleep(delay)
-                try:
-                    post(status)
-                except requests.RequestException as error:
-                    _logger.warning("callback %s failed: %s", status, error)
+                self._post_or_retry(post, status, 0)
 
         self.callbacks.submit(run)
+
+    def _post_or_retry(self, post, status, attempt):
+        """Post one callback; as the providers do, try again later (backing off, for about two
+        minutes) when the receiver is down or answers an error, so that a restart loses none."""
+        try:
+            response = post(status)
+            failed = isinstance(response, requests.Response) and response.status_code >= 500
+        except requests.RequestException as error:
+            failed, response = True, error
+        if not failed:
+            return
+        if attempt >= CALLBACK_ATTEMPTS or not self.settings["callback_retries"]:
+            _logger.warning("callback %s given up: %s", status, response)
+            return
+        timer = threading.Timer(
+            min(0.5 * 2**attempt, 15.0),
+            lambda: self.callbacks.submit(self._post_or_retry, post, status, attempt + 1),
+        )
+        timer.daemon = True
+        timer.start()
 
 
 def meta_signature(body, secret):
@@ -724,6 +797,59 @@ def infobip_inbound_body(spec):
     return message_id, {"results": results, "messageCount": len(results), "pendingMessageCount": 0}
 
 
+def _meta_error(message, code, title=None, user_message=None, details=None):
+    """A Graph API error body."""
+    error = {"message": message, "type": "OAuthException", "code": 100 if code > 1000000 else code}
+    if code > 1000000:
+        error["error_subcode"] = code
+    if title:
+        error.update(error_user_title=title, error_user_msg=user_message or title)
+    if details:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    return {"error": error}
+
+
+def _stored_template(waba, payload, status="PENDING", quality=None):
+    """A template as the simulator keeps it (Meta's fields, and its WABA under ``_waba``)."""
+    return {
+        "id": str(random.randint(10**14, 10**15)),
+        "name": payload["name"],
+        "language": payload["language"],
+        "category": payload.get("category") or "UTILITY",
+        "components": payload.get("components") or [],
+        "parameter_format": payload.get("parameter_format") or "POSITIONAL",
+        "status": status,
+        "quality_score": {"score": quality or "UNKNOWN", "date": int(time.time())},
+        "rejected_reason": "NONE",
+        "_waba": waba,
+    }
+
+
+def _template_parameter_counts(components):
+    """{component: number of parameters a send must give}: header (its text variable or media),
+    body (its variables), ``button:<index>`` (a URL's variable, a coupon code)."""
+    counts = {}
+    for component in components:
+        kind = str(component.get("type", "")).upper()
+        if kind == "HEADER":
+            if component.get("format") in ("IMAGE", "VIDEO", "DOCUMENT") or "{{" in (component.get("text") or ""):
+                counts["header"] = 1
+        elif kind == "BODY" and "text" not in component:
+            counts["body"] = 1  # an authentication template: Meta's text, with the code
+        elif kind == "BODY":
+            names = set(re.findall(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}", component.get("text") or ""))
+            if names:
+                counts["body"] = len(names)
+        elif kind == "BUTTONS":
+            for index, button in enumerate(component.get("buttons") or ()):
+                if (button.get("type") == "URL" and "{{" in (button.get("url") or "")) or button.get("type") in (
+                    "COPY_CODE",
+                    "OTP",
+                ):
+                    counts[f"button:{index}"] = 1
+    return counts
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ProviderSimulator/1.0"
@@ -789,6 +915,12 @@ class Handler(BaseHTTPRequestHandler):
             ("GET", "/_sim/messages", self._sim_messages),
             ("POST", "/_sim/inbound", self._sim_inbound),
             ("GET", "/_sim/health", lambda: self._answer(200, {"ok": True})),
+            ("GET", "/_sim/read_receipts", self._sim_read_receipts),
+            ("POST", "/_sim/phone_number", self._sim_phone_number),
+            ("GET", META_NODE, self._meta_phone_number),
+            ("GET", TWILIO_ACCOUNT, self._twilio_account),
+            ("GET", "/account/1/balance", self._infobip_balance),
+            ("GET", "/custom/health", self._custom_health),
             ("POST", META_SEND, self._meta_send),
             ("GET", META_TEMPLATES, self._meta_list_templates),
             ("POST", META_TEMPLATES, self._meta_create_template),
@@ -796,10 +928,18 @@ class Handler(BaseHTTPRequestHandler):
             ("POST", META_MEDIA_UPLOAD, self._meta_upload),
             ("POST", TWILIO_SEND, self._twilio_send),
             ("POST", "/sms/3/messages", self._infobip_send),
+            ("GET", "/sms/3/logs", self._infobip_logs),
             ("POST", "/sms/2/text/advanced", self._infobip_send),
             ("POST", "/whatsapp/1/message/text", self._infobip_whatsapp_send),
             ("POST", "/custom/send", self._custom_send),
             ("GET", re.compile(r"^/_sim/media/(?P<media>[^/]+)$"), self._media_bytes),
+            ("POST", "/_sim/templates", self._sim_templates_seed),
+            ("GET", "/_sim/templates", self._sim_templates_list),
+            ("POST", SIM_TEMPLATE_STATUS, self._sim_template_status),
+            ("POST", META_UPLOAD_START, self._meta_upload_start),
+            ("POST", META_UPLOAD, self._meta_upload_bytes),
+            ("GET", META_UPLOAD, self._meta_upload_offset),
+            ("POST", META_TEMPLATE_NODE, self._meta_edit_template),
             ("GET", META_NODE, self._meta_media_info),
         ]
         for route_method, pattern, handler in routes:
@@ -807,8 +947,13 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             if isinstance(pattern, str) and pattern == path:
                 return handler()
-            if not isinstance(pattern, str) and (match := pattern.match(path)):
-                return handler(**match.groupdict())
+            # A handler answering NotImplemented leaves the request to the next route of its path.
+            if (
+                not isinstance(pattern, str)
+                and (match := pattern.match(path))
+                and handler(**match.groupdict()) is not NotImplemented
+            ):
+                return None
         return self._answer(404, {"error": f"no route {method} {path}"})
 
     # Control API
@@ -909,17 +1054,29 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(payload, dict) or payload.get("messaging_product") != "whatsapp":
             return self._answer(400, {"error": {"message": "messaging_product must be whatsapp", "code": 100}})
         if payload.get("status") == "read":
+            with self.state.lock:
+                self.state.read_receipts.append(
+                    {
+                        "phone_number_id": number,
+                        "message_id": payload.get("message_id"),
+                        "typing": bool(payload.get("typing_indicator")),
+                        "at": time.time(),
+                    }
+                )
             return self._answer(200, {"success": True})
         if not payload.get("to") or not payload.get("type"):
             return self._answer(400, {"error": {"message": "to and type are required", "code": 100}})
+        if payload["type"] == "template" and (problem := self._template_send_error(payload)) is not None:
+            return self._answer(400, problem)
         if (failure := self.state.take_failure()) is not None:
             return self._meta_failure(failure)
         wamid = f"wamid.SIM{uuid.uuid4().hex}"
         self.state.record("meta", wamid, payload["to"], payload)
         url = self.state.settings["meta_webhook_url"]
         if url:
+            reference = payload.get("biz_opaque_callback_data")
             self.state.post_later(
-                lambda status: self._post_meta_status(url, number, wamid, payload["to"], status),
+                lambda status: self._post_meta_status(url, number, wamid, payload["to"], status, reference),
                 self.state.statuses_for("meta"),
             )
         return self._answer(
@@ -931,8 +1088,10 @@ class Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _post_meta_status(self, url, number, wamid, to, status):
+    def _post_meta_status(self, url, number, wamid, to, status, reference=None):
         item = {"id": wamid, "status": status, "timestamp": str(int(time.time())), "recipient_id": to}
+        if reference:
+            item["biz_opaque_callback_data"] = reference
         if status == "failed":
             item["errors"] = [{"code": 131026, "title": "Message undeliverable"}]
         body = json.dumps(meta_envelope("waba", number, "statuses", [item])).encode()
@@ -942,23 +1101,265 @@ class Handler(BaseHTTPRequestHandler):
             "Content-Type": "application/json",
             "X-Hub-Signature-256": signature,
         }
-        self.state.http.post(url, data=body, timeout=30, headers=headers)
+        return self.state.http.post(url, data=body, timeout=30, headers=headers)
 
+    # Meta message templates (Graph API: "Message templates", "Template management")
     def _meta_list_templates(self, waba):
+        """A page of the WABA's templates: ``limit`` (25 by default), ``after`` (the cursor of the
+        previous page), ``fields``; ``paging.next`` only while there are more."""
         self._latency()
         if (error := self._meta_auth_error()) is not None:
             return self._answer(401, error)
+        query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
+        try:
+            limit = max(1, min(int(query.get("limit") or 25), 1000))
+            start = int(base64.urlsafe_b64decode(query["after"].encode()).decode()) if query.get("after") else 0
+        except ValueError:
+            return self._answer(400, {"error": {"message": "Invalid parameter", "type": "OAuthException", "code": 100}})
+        wanted = [name for name in (query.get("fields") or "").split(",") if name] or META_TEMPLATE_DEFAULT_FIELDS
         with self.state.lock:
-            return self._answer(200, {"data": list(self.state.templates), "paging": {"cursors": {}}})
+            templates = [t for t in self.state.templates if t["_waba"] == waba]
+        if query.get("name"):
+            templates = [t for t in templates if query["name"] in t["name"]]
+        page = templates[start : start + limit]
+        data = [{key: template[key] for key in ("id", *wanted) if key in template} for template in page]
+
+        def cursor(index):
+            return base64.urlsafe_b64encode(str(index).encode()).decode()
+
+        paging = {"cursors": {"before": cursor(start), "after": cursor(start + len(page))}} if page else {}
+        if start + len(page) < len(templates):
+            host = self.headers.get("Host")
+            next_query = urlencode({**query, "limit": limit, "after": cursor(start + len(page))})
+            paging["next"] = f"http://{host}{urlsplit(self.path).path}?{next_query}"
+        return self._answer(200, {"data": data, "paging": paging})
 
     def _meta_create_template(self, waba):
-        payload = self._json_body() or {}
+        payload = self._json_body()
+        self._latency()
         if (error := self._meta_auth_error()) is not None:
             return self._answer(401, error)
-        template = {**payload, "id": str(random.randint(10**14, 10**15)), "status": "PENDING"}
+        if (failure := self.state.take_failure()) is not None:
+            return self._meta_failure(failure)
+        problem = self._template_problem(payload, creating=True)
+        if problem:
+            return self._answer(400, problem)
         with self.state.lock:
+            if any(
+                t["_waba"] == waba and t["name"] == payload["name"] and t["language"] == payload["language"]
+                for t in self.state.templates
+            ):
+                return self._answer(
+                    400,
+                    _meta_error(
+                        "Invalid parameter",
+                        2388024,
+                        "Content in this language already exists",
+                        f"{payload['name']} already has {payload['language']} content.",
+                    ),
+                )
+            template = _stored_template(waba, payload)
             self.state.templates.append(template)
-        return self._answer(200, {"id": template["id"], "status": "PENDING", "category": payload.get("category")})
+        return self._answer(200, {"id": template["id"], "status": "PENDING", "category": template["category"]})
+
+    def _meta_edit_template(self, template_id):
+        payload = self._json_body()
+        if (error := self._meta_auth_error()) is not None:
+            return self._answer(401, error)
+        problem = self._template_problem(payload, creating=False)
+        if problem:
+            return self._answer(400, problem)
+        with self.state.lock:
+            template = next((t for t in self.state.templates if t["id"] == template_id), None)
+            if template is None:
+                return self._answer(
+                    400,
+                    _meta_error(f"Unsupported post request. Object with ID '{template_id}' does not exist", 33),
+                )
+            template.update({key: payload[key] for key in ("category", "components") if key in payload})
+            template.update(status="PENDING", rejected_reason="NONE")
+        return self._answer(200, {"success": True})
+
+    def _template_problem(self, payload, creating):
+        """Meta's error for a create or edit request it would refuse as malformed, or None."""
+        if not isinstance(payload, dict):
+            return _meta_error("Invalid parameter", 100)
+        required = ("name", "language", "category", "components") if creating else ("components",)
+        missing = [key for key in required if not payload.get(key)]
+        if missing:
+            return _meta_error(f"(#100) The parameter {missing[0]} is required", 100)
+        if payload.get("category") and payload["category"] not in ("MARKETING", "UTILITY", "AUTHENTICATION"):
+            return _meta_error("Invalid parameter", 100, "Invalid category", "Category is not valid.")
+        components = payload["components"] if isinstance(payload["components"], list) else []
+        if not any(isinstance(c, dict) and c.get("type") == "BODY" for c in components):
+            return _meta_error("Invalid parameter", 100, "Body is required", "A template needs a BODY component.")
+        for component in (c for c in components if isinstance(c, dict)):
+            handles = (component.get("example") or {}).get("header_handle") or []
+            with self.state.lock:
+                unknown = [handle for handle in handles if handle not in self.state.handles]
+            if unknown:
+                return _meta_error("Invalid parameter", 2388273, "Invalid media handle", "Upload the sample first.")
+        return None
+
+    def _template_send_error(self, payload):
+        """Meta's error 132000 when a template the simulator knows is sent with a wrong number of
+        parameters (header, body, URL button suffix, coupon code); 132001 when it is not approved."""
+        template = payload.get("template") if isinstance(payload.get("template"), dict) else {}
+        language = (template.get("language") or {}).get("code")
+        with self.state.lock:
+            known = next(
+                (t for t in self.state.templates if t["name"] == template.get("name") and t["language"] == language),
+                None,
+            )
+        if known is None:
+            return None
+        if known["status"] != "APPROVED":
+            return _meta_error(f"(#132001) Template name does not exist in the translation ({known['status']})", 132001)
+        expected = _template_parameter_counts(known["components"])
+        given = {}
+        for component in template.get("components") or ():
+            kind = component.get("type")
+            key = f"button:{component.get('index')}" if kind == "button" else kind
+            given[key] = len(component.get("parameters") or ())
+        if given != expected:
+            return _meta_error(
+                "(#132000) Number of parameters does not match the expected number of params",
+                132000,
+                details=f"expected {expected}, given {given}",
+            )
+        return None
+
+    def _sim_templates_seed(self):
+        """Templates made elsewhere (WhatsApp Manager): ``{"waba_id", "templates": [{name, language,
+        category, components, status?, quality?, rejected_reason?}]}``; answers their ids."""
+        spec = self._json_body() or {}
+        templates = [
+            _stored_template(spec.get("waba_id", "waba"), item, item.get("status", "APPROVED"), item.get("quality"))
+            for item in spec.get("templates") or ()
+        ]
+        for stored, item in zip(templates, spec.get("templates") or (), strict=True):
+            stored["rejected_reason"] = item.get("rejected_reason", "NONE")
+        with self.state.lock:
+            self.state.templates += templates
+        return self._answer(200, {"ids": [template["id"] for template in templates]})
+
+    def _sim_templates_list(self):
+        with self.state.lock:
+            return self._answer(200, {"templates": list(self.state.templates)})
+
+    def _sim_template_status(self, name):
+        """Meta's review (or a later change) of the templates named ``name``: ``{"status": "APPROVED"
+        | "REJECTED" | "PAUSED"..., "reason", "quality": "GREEN" | "YELLOW" | "RED", "category",
+        "language" (all of them by default), "url" (else ``meta_webhook_url``), "app_secret"}``.
+        Each change is posted, signed, as Meta's webhook (``message_template_status_update``,
+        ``message_template_quality_update``, ``template_category_update``) when a URL is known."""
+        spec = self._json_body() or {}
+        with self.state.lock:
+            templates = [
+                t
+                for t in self.state.templates
+                if t["name"] == name and (not spec.get("language") or t["language"] == spec["language"])
+            ]
+            posts = []
+            for template in templates:
+                common = {
+                    "message_template_id": int(template["id"]),
+                    "message_template_name": template["name"],
+                    "message_template_language": template["language"],
+                }
+                if spec.get("status"):
+                    template["status"] = spec["status"]
+                    template["rejected_reason"] = spec.get("reason") or "NONE"
+                    value = {"event": spec["status"], **common, "reason": spec.get("reason") or "NONE"}
+                    posts.append((template["_waba"], "message_template_status_update", value))
+                if spec.get("quality"):
+                    previous = template["quality_score"]["score"]
+                    template["quality_score"] = {"score": spec["quality"], "date": int(time.time())}
+                    value = {"previous_quality_score": previous, "new_quality_score": spec["quality"], **common}
+                    posts.append((template["_waba"], "message_template_quality_update", value))
+                if spec.get("category"):
+                    previous, template["category"] = template["category"], spec["category"]
+                    value = {**common, "previous_category": previous, "new_category": spec["category"]}
+                    posts.append((template["_waba"], "template_category_update", value))
+        if not templates:
+            return self._answer(404, {"error": f"no template named {name}"})
+        url = spec.get("url") or self.state.settings["meta_webhook_url"]
+        secret = spec.get("app_secret") or self.state.settings["meta_app_secret"] or ""
+        answers = [self._post_meta_account_change(url, secret, *post) for post in posts] if url else []
+        return self._answer(200, {"templates": len(templates), "webhooks": answers})
+
+    def _post_meta_account_change(self, url, secret, waba, field, value):
+        """Post one change of the WhatsApp Business Account (no number named), signed; its HTTP status."""
+        body = json.dumps(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [{"id": waba, "time": int(time.time()), "changes": [{"field": field, "value": value}]}],
+            }
+        ).encode()
+        headers = {
+            **self.state.settings["callback_headers"],
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": meta_signature(body, secret),
+        }
+        return self.state.http.post(url, data=body, headers=headers, timeout=30).status_code
+
+    # Resumable Upload API (header samples of templates)
+    def _meta_upload_start(self, app):
+        self._body()
+        query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
+        token = query.get("access_token")
+        if token is None and (error := self._meta_auth_error()) is not None:
+            return self._answer(401, error)
+        try:
+            length = int(query.get("file_length") or "")
+        except ValueError:
+            return self._answer(400, _meta_error("(#100) The parameter file_length is required", 100))
+        if query.get("file_type") not in ("application/pdf", "image/jpeg", "image/jpg", "image/png", "video/mp4"):
+            return self._answer(400, _meta_error("(#100) Param file_type must be a supported MIME type", 100))
+        session = f"{uuid.uuid4().hex}?sig=SIM{uuid.uuid4().hex[:8]}"
+        with self.state.lock:
+            self.state.uploads[session.split("?")[0]] = {
+                "length": length,
+                "type": query["file_type"],
+                "name": query.get("file_name"),
+                "received": b"",
+            }
+        return self._answer(200, {"id": f"upload:{session}"})
+
+    def _upload_auth_error(self):
+        token = (self.headers.get("Authorization") or "").removeprefix("OAuth ").strip()
+        expected = self.state.settings["meta_access_token"]
+        if not token or token.startswith("Bearer ") or (expected and token != expected):
+            return {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}}
+        return None
+
+    def _meta_upload_bytes(self, session):
+        content = self._body()
+        if (error := self._upload_auth_error()) is not None:
+            return self._answer(401, error)
+        with self.state.lock:
+            upload = self.state.uploads.get(session)
+            if upload is None:
+                return self._answer(400, _meta_error("Invalid upload session", 100))
+            if str(self.headers.get("file_offset")) != str(len(upload["received"])):
+                return self._answer(
+                    400, _meta_error("Wrong file_offset", 100, details=f"resume at {len(upload['received'])}")
+                )
+            upload["received"] += content
+            if len(upload["received"]) < upload["length"]:
+                return self._answer(200, {"id": f"upload:{session}", "file_offset": len(upload["received"])})
+            handle = f"4::{base64.b64encode(session.encode()).decode()}:ARsim{uuid.uuid4().hex[:12]}"
+            self.state.handles.add(handle)
+        return self._answer(200, {"h": handle})
+
+    def _meta_upload_offset(self, session):
+        if (error := self._upload_auth_error()) is not None:
+            return self._answer(401, error)
+        with self.state.lock:
+            upload = self.state.uploads.get(session)
+        if upload is None:
+            return self._answer(400, _meta_error("Invalid upload session", 100))
+        return self._answer(200, {"id": f"upload:{session}", "file_offset": len(upload["received"])})
 
     def _meta_flows(self, waba):
         if (error := self._meta_auth_error()) is not None:
@@ -988,6 +1389,143 @@ class Handler(BaseHTTPRequestHandler):
 
     def _media_bytes(self, media):
         return self._answer(200, raw=PNG, content_type="image/png")
+
+    # Account health
+    def _sim_read_receipts(self):
+        with self.state.lock:
+            return self._answer(200, {"read_receipts": list(self.state.read_receipts)})
+
+    def _phone_number(self, number):
+        with self.state.lock:
+            return {"id": number, **PHONE_NUMBER_DEFAULTS, **self.state.phone_numbers.get(number, {})}
+
+    def _meta_phone_number(self, node):
+        """``GET /<phone-number-id>?fields=...``: the number's node (any other node read goes on to
+        the next route: media and templates). ``fail_next`` answers a Graph API error instead."""
+        asked = parse_qs(urlsplit(self.path).query).get("fields", [""])[0].split(",")
+        if not set(asked) & {"quality_rating", "messaging_limit_tier", "verified_name", "code_verification_status"}:
+            return NotImplemented
+        self._latency()
+        if (error := self._meta_auth_error()) is not None:
+            return self._answer(401, error)
+        if (failure := self.state.take_failure()) is not None:
+            return self._meta_failure(failure)
+        number = self._phone_number(node)
+        return self._answer(200, {key: number[key] for key in ("id", *asked) if key in number})
+
+    def _sim_phone_number(self):
+        """Set a number's ``quality_rating`` and/or ``messaging_limit_tier`` (``phone_number_id``),
+        then post Meta's ``phone_number_quality_update`` webhook, signed with ``app_secret`` (default:
+        the ``meta_app_secret`` setting), to ``url`` (default: ``meta_webhook_url``), naming
+        ``waba_id`` (default "waba"): FLAGGED when the quality falls to RED, UNFLAGGED when it leaves
+        RED, UPGRADE/DOWNGRADE when the limit changes. No URL: nothing is posted."""
+        spec = self._json_body() or {}
+        number_id = str(spec.get("phone_number_id") or "")
+        if not number_id:
+            return self._answer(400, {"error": "phone_number_id is required"})
+        before = self._phone_number(number_id)
+        keys = ("quality_rating", "messaging_limit_tier", "display_phone_number")
+        changes = {key: spec[key] for key in keys if spec.get(key)}
+        with self.state.lock:
+            self.state.phone_numbers.setdefault(number_id, {}).update(changes)
+        after = self._phone_number(number_id)
+        url = spec.get("url") or self.state.settings["meta_webhook_url"]
+        if not url:
+            return self._answer(200, {"phone_number": after, "posted": False})
+        old_tier, tier = before["messaging_limit_tier"], after["messaging_limit_tier"]
+        value = {
+            "display_phone_number": re.sub(r"\D", "", after["display_phone_number"]),
+            "current_limit": tier,
+            "max_daily_conversations_per_business": tier,
+        }
+        if after["quality_rating"] == "RED" and before["quality_rating"] != "RED":
+            value["event"] = "FLAGGED"
+        elif before["quality_rating"] == "RED" and after["quality_rating"] != "RED":
+            value["event"] = "UNFLAGGED"
+        elif tier != old_tier:
+            rank = {name: index for index, name in enumerate(TIER_ORDER)}
+            value["event"] = "UPGRADE" if rank.get(tier, 0) > rank.get(old_tier, 0) else "DOWNGRADE"
+            value["old_limit"] = old_tier
+        else:
+            value["event"] = spec.get("event") or "THRESHOLD_CHANGE"
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": spec.get("waba_id", "waba"),
+                    "time": int(time.time()),
+                    "changes": [{"field": "phone_number_quality_update", "value": value}],
+                }
+            ],
+        }
+        body = json.dumps(payload).encode()
+        secret = spec.get("app_secret") or self.state.settings["meta_app_secret"] or ""
+        headers = {
+            **self.state.settings["callback_headers"],
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": meta_signature(body, secret),
+        }
+        response = self.state.http.post(url, data=body, headers=headers, timeout=30)
+        return self._answer(
+            200, {"phone_number": after, "posted": True, "status": response.status_code, "body": response.text[:2000]}
+        )
+
+    def _twilio_account(self, sid):
+        """``GET /2010-04-01/Accounts/<sid>.json`` (the SDK's ``api.accounts(sid).fetch()``)."""
+        self._latency()
+        auth = self.headers.get("Authorization") or ""
+        try:
+            user, token = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)
+        except ValueError:
+            user, token = "", ""
+        credentials = self.state.settings["twilio_credentials"]
+        if user != sid or not token or (credentials and credentials.get(sid) != token):
+            return self._answer(
+                401,
+                {
+                    "code": 20003,
+                    "message": "Authenticate",
+                    "status": 401,
+                    "more_info": "https://www.twilio.com/docs/errors/20003",
+                },
+            )
+        if (failure := self.state.take_failure()) is not None:
+            status = int(str(failure)[5:]) if str(failure).startswith("http:") else 400
+            code = status if str(failure).startswith("http:") else int(failure)
+            return self._answer(status, {"code": code, "message": f"Simulated error {code}", "status": status})
+        return self._answer(
+            200,
+            {
+                "sid": sid,
+                "friendly_name": "Simulated Twilio account",
+                "status": self.state.settings["twilio_account_status"],
+                "type": self.state.settings["twilio_account_type"],
+                "owner_account_sid": sid,
+                "date_created": "Mon, 06 Jan 2025 10:00:00 +0000",
+                "date_updated": "Mon, 06 Jan 2025 10:00:00 +0000",
+                "uri": f"/2010-04-01/Accounts/{sid}.json",
+                "subresource_uris": {},
+            },
+        )
+
+    def _infobip_balance(self):
+        """``GET /account/1/balance``."""
+        self._latency()
+        if not self._infobip_auth_ok():
+            return self._answer(
+                401,
+                {"requestError": {"serviceException": {"messageId": "UNAUTHORIZED", "text": "Invalid login details"}}},
+            )
+        if (failure := self.state.take_failure()) is not None:
+            return self._infobip_failure(failure)
+        return self._answer(200, {"balance": self.state.settings["infobip_balance"], "currency": "EUR"})
+
+    def _custom_health(self):
+        """``GET /custom/health``: 200 unless ``fail_next`` says otherwise (``"http:503"``)."""
+        if (failure := self.state.take_failure()) is not None:
+            status = int(str(failure)[5:]) if str(failure).startswith("http:") else 500
+            return self._answer(status, {"ok": False})
+        return self._answer(200, {"ok": True})
 
     # Twilio
     def _twilio_send(self, sid):
@@ -1052,7 +1590,7 @@ class Handler(BaseHTTPRequestHandler):
             callback["ErrorCode"] = "30003"
         signature = RequestValidator(token).compute_signature(url, callback)
         headers = {**self.state.settings["callback_headers"], "X-Twilio-Signature": signature}
-        self.state.http.post(url, data=callback, headers=headers, timeout=30)
+        return self.state.http.post(url, data=callback, headers=headers, timeout=30)
 
     # Infobip
     def _infobip_auth_ok(self):
@@ -1083,8 +1621,14 @@ class Handler(BaseHTTPRequestHandler):
             url = (webhooks.get("delivery") or {}).get("url") or message.get("notifyUrl")
             callback_data = webhooks.get("callbackData") or message.get("callbackData")
             for destination in message.get("destinations") or []:
-                message_id = f"ib-{uuid.uuid4().hex}"
+                message_id = destination.get("messageId") or f"ib-{uuid.uuid4().hex}"
                 self.state.record("infobip", message_id, destination.get("to"), message, url)
+                with self.state.lock:
+                    self.state.infobip_logs[message_id] = {
+                        "to": destination.get("to"),
+                        "status": self.state.statuses_for("infobip")[-1],
+                        "sentAt": _iso_now(),
+                    }
                 answers.append(
                     {
                         "messageId": message_id,
@@ -1143,9 +1687,36 @@ class Handler(BaseHTTPRequestHandler):
             }
         if callback_data:
             result["callbackData"] = callback_data
-        self.state.http.post(
+        return self.state.http.post(
             url, json={"results": [result]}, headers=self.state.settings["callback_headers"], timeout=30
         )
+
+    def _infobip_logs(self):
+        """``GET /sms/3/logs?messageId=a&messageId=b`` (or comma-separated): what Infobip knows of
+        messages it received, whether or not their delivery reports reached anyone."""
+        if not self._infobip_auth_ok():
+            return self._answer(401, {"requestError": {"serviceException": {"messageId": "UNAUTHORIZED"}}})
+        query = parse_qs(urlsplit(self.path).query)
+        wanted = [part for value in query.get("messageId", []) for part in value.split(",") if part]
+        groups = {"sent": (1, "PENDING"), "delivered": (3, "DELIVERED"), "failed": (2, "UNDELIVERABLE")}
+        results = []
+        with self.state.lock:
+            for message_id in wanted:
+                log = self.state.infobip_logs.get(message_id)
+                if log is None:
+                    continue
+                group_id, group_name = groups.get(log["status"], (1, "PENDING"))
+                results.append(
+                    {
+                        "messageId": message_id,
+                        "destination": log["to"],
+                        "sentAt": log["sentAt"],
+                        "doneAt": log["sentAt"],
+                        "status": {"groupId": group_id, "groupName": group_name, "id": 5, "name": f"{group_name}_SIM"},
+                        "error": {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR", "permanent": False},
+                    }
+                )
+        return self._answer(200, {"results": results})
 
     def _infobip_whatsapp_send(self):
         payload = self._json_body() or {}
@@ -1186,6 +1757,12 @@ class SimulatorServer(ThreadingHTTPServer):
     def __init__(self, address):
         super().__init__(address, Handler)
         self.state = SimState()
+
+    def handle_error(self, request, client_address):
+        """A client that went away (a killed Odoo, a timed-out request) is no simulator error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def make_server(host="127.0.0.1", port=8899):

@@ -1,0 +1,169 @@
+"""The sending pipeline, pacing, and our reference coming back in every provider's status callback
+(what settles a message whose send answer was lost in a crash)."""
+
+import json
+import threading
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from tools.providers import (
+    InfobipProvider,
+    MetaCloudProvider,
+    OutboundMessage,
+    ProviderError,
+    SendResult,
+    StatusUpdate,
+    TwilioProvider,
+    WebhookRequest,
+)
+from tools.providers.twilio import with_reference
+from tools.sending import SendPipeline, make_reference, pace, parse_reference
+from tools.simulator.control import configure
+
+SID = "ACsim000000000000000000000000000000"
+
+
+def meta(base_url, app_secret="secret"):
+    return MetaCloudProvider("100000000000001", "token", app_secret=app_secret, waba_id="2001", base_url=base_url)
+
+
+def twilio(base_url):
+    return TwilioProvider(account_sid=SID, auth_token="auth-token", sender="+15005550006", base_url=base_url)
+
+
+def infobip(base_url):
+    return InfobipProvider(base_url=base_url, api_key="key", sender="ACME", webhook_token="t")
+
+
+def test_reference_round_trip_and_foreign_references():
+    reference = make_reference("3f2a9c1b", 4711)
+    assert reference == "cc-3f2a9c1b-4711"
+    assert parse_reference(reference, "3f2a9c1b") == 4711
+    assert parse_reference(reference, "00000000") is None, "another database's message is not ours"
+    for garbage in (None, "", "4711", "cc-3f2a9c1b-", "cc-3f2a9c1b-12x", "cc-3f2a9c1b-1;DROP", 4711, {"a": 1}):
+        assert parse_reference(garbage, "3f2a9c1b") is None
+
+
+def test_pace_spreads_a_reservation_over_the_rate():
+    assert pace(10.0, 4, 2) == [10.0, 10.5, 11.0, 11.5]
+    assert pace(0.0, 2, 0) == [0.0, 1.0], "a rate of 0 is read as 1 per second, never a division by zero"
+
+
+def test_pipeline_keeps_at_most_max_in_flight_and_returns_every_answer():
+    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+
+    def send(message):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.01)
+        with lock:
+            state["now"] -= 1
+        return ProviderError("recipient", "no") if message % 7 == 0 else SendResult(f"id-{message}")
+
+    answers = {}
+    with SendPipeline(5) as pipeline:
+        pending = list(range(40))
+        while pending or len(pipeline):
+            while pending and pipeline.free:
+                message = pending.pop()
+                pipeline.submit(message, send, message)
+            answers.update(pipeline.collect(timeout=1))
+    assert state["peak"] <= 5
+    assert sorted(answers) == list(range(40))
+    assert isinstance(answers[14], ProviderError) and answers[3] == SendResult("id-3")
+
+
+def test_pipeline_sends_no_earlier_than_its_time():
+    sent_at = []
+    start = time.monotonic()
+    with SendPipeline(10) as pipeline:
+        for index, at in enumerate(pace(start + 0.1, 5, 50)):
+            pipeline.submit(index, lambda m: sent_at.append(time.monotonic()) or SendResult(str(m)), index, at)
+        answers = []
+        while len(pipeline):
+            answers += pipeline.collect(timeout=2)
+    assert len(answers) == 5
+    assert min(sent_at) >= start + 0.1
+    assert max(sent_at) >= start + 0.18, "the fifth of a 50/s reservation leaves 80 ms after the first"
+
+
+def test_collect_waits_for_at_least_some_answers_or_the_timeout():
+    with SendPipeline(4) as pipeline:
+        for index in range(4):
+            pipeline.submit(index, lambda m: time.sleep(0.05 * m) or SendResult(str(m)), index)
+        first = pipeline.collect(timeout=5, at_least=2)
+        assert len(first) >= 2
+        rest = []
+        while len(pipeline):
+            rest += pipeline.collect(timeout=5)
+    assert sorted(key for key, _result in first + rest) == [0, 1, 2, 3]
+    with SendPipeline(1) as pipeline:
+        pipeline.submit("slow", lambda m: time.sleep(0.3) or SendResult("x"), None)
+        began = time.monotonic()
+        assert pipeline.collect(timeout=0.02) == []
+        assert time.monotonic() - began < 0.2
+
+
+# Our reference in each provider's callbacks (the simulator posts them as the real ones do)
+
+
+def test_meta_status_callback_carries_biz_opaque_callback_data(simulator, receiver):
+    configure(simulator, meta_webhook_url=f"{receiver.url}/meta", statuses=["sent"])
+    meta(simulator).send(OutboundMessage(to="+32470123456", text="hi", client_ref="cc-abc-12"))
+    [callback] = receiver.wait_for(1)
+    status = json.loads(callback["body"])["entry"][0]["changes"][0]["value"]["statuses"][0]
+    assert status["biz_opaque_callback_data"] == "cc-abc-12"
+    request = WebhookRequest.build("POST", "https://odoo.example/meta", callback["headers"], callback["body"])
+    [event] = meta(simulator, app_secret="demo-app-secret").parse_webhook(request)
+    assert isinstance(event, StatusUpdate) and event.client_ref == "cc-abc-12"
+
+
+def test_twilio_status_callback_url_carries_the_reference_and_is_signed_with_it(simulator, receiver):
+    configure(simulator, statuses=["delivered"], twilio_credentials={SID: "auth-token"})
+    url = f"{receiver.url}/contact_centre/webhook/twilio/7?token=t"
+    twilio(simulator).send(
+        OutboundMessage(to="+32470123456", channel="sms", text="hi", status_callback=url, client_ref="cc-abc-12")
+    )
+    [callback] = receiver.wait_for(1)
+    assert parse_qs(urlsplit(callback["path"]).query) == {"token": ["t"], "ref": ["cc-abc-12"]}
+    form = {key: values[0] for key, values in parse_qs(callback["body"].decode()).items()}
+    signed_url = f"{receiver.url}{callback['path']}"
+    request = WebhookRequest.build(
+        "POST", signed_url, callback["headers"], callback["body"], form=form, query={"token": "t", "ref": "cc-abc-12"}
+    )
+    provider = twilio(simulator)
+    provider.verify_webhook(request)  # Twilio signed the URL with our reference in it
+    [event] = provider.parse_webhook(request)
+    assert (event.status, event.client_ref) == ("delivered", "cc-abc-12")
+
+
+def test_with_reference_replaces_a_reference_already_there():
+    assert with_reference("https://o.example/t?token=a", "cc-x-1") == "https://o.example/t?token=a&ref=cc-x-1"
+    assert with_reference("https://o.example/t?ref=evil&token=a", "cc-x-2") == "https://o.example/t?token=a&ref=cc-x-2"
+    assert with_reference("https://o.example/t", None) == "https://o.example/t"
+
+
+def test_infobip_report_carries_our_message_id_and_logs_answer_by_it(simulator, receiver):
+    configure(simulator, statuses=["delivered"], callback_loss=1.0)
+    provider = infobip(simulator)
+    sent = provider.send(
+        OutboundMessage(
+            to="+32470123456", channel="sms", text="hi", status_callback=f"{receiver.url}/ib", client_ref="cc-abc-7"
+        )
+    )
+    assert sent.provider_message_id == "cc-abc-7"
+    assert receiver.wait_for(1, timeout=0.5) == [], "callback_loss=1 loses every delivery report"
+    updates = provider.lookup_statuses(["cc-abc-7", "cc-abc-8"])
+    assert [(u.provider_message_id, u.status, u.client_ref) for u in updates] == [("cc-abc-7", "delivered", "cc-abc-7")]
+
+
+def test_simulator_duplicates_callbacks_when_told(simulator, receiver):
+    configure(simulator, meta_webhook_url=f"{receiver.url}/meta", statuses=["sent"], callback_duplicates=1.0)
+    meta(simulator).send(OutboundMessage(to="+32470123456", text="hi", client_ref="cc-abc-13"))
+    assert len(receiver.wait_for(2)) == 2
+
+
+def test_meta_and_twilio_cannot_be_asked_by_reference(simulator):
+    assert meta(simulator).lookup_statuses(["cc-abc-1"]) is None
+    assert twilio(simulator).lookup_statuses(["cc-abc-1"]) is None
