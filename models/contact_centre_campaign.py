@@ -663,11 +663,32 @@ class ContactCentreCampaign(models.Model):
         """Send this campaign's pending recipients until none is left, the campaign stops or time
         is up, through the message model's pipeline (``_send_pipelined``)."""
         self.ensure_one()
+        if self._pause_if_blocked():
+            return
         self.env["contact.centre.message"]._send_pipelined(self._claim_recipients, self._record_answers)
         self.invalidate_recordset(["state"])
         if self.state == "running":
             self._finish_if_done()
         self._commit()
+
+    def _pause_if_blocked(self):
+        """Pause, with the reason on the form, when a number of the campaign may not send now: Meta
+        rates its quality red, restricts its account, or its messaging limit would be exceeded by
+        the recipients still to reach on it."""
+        Recipient = self.env["contact.centre.campaign.recipient"]
+        for channel in ("whatsapp", "sms"):
+            config = self._config_for(channel)
+            if not config:
+                continue
+            waiting = Recipient.search_count(
+                [("campaign_id", "=", self.id), ("state", "=", "pending"), ("channel", "=", channel)]
+            )
+            reason = waiting and config._campaign_block_reason(waiting)
+            if reason:
+                self._stop(reason)
+                self._commit()
+                return True
+        return False
 
     def _claim_recipients(self, room, token):
         """Claim up to ``room`` due recipients (no more than a second of the rate limit) for run

@@ -239,6 +239,24 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         campaign.invalidate_recordset()
         self.assertEqual(campaign.review_count, 1)
 
+    def test_a_red_number_or_a_full_messaging_limit_pauses_the_campaign(self):
+        campaign = self.campaign(contact_ids=[fields.Command.set((self.ana | self.ben).ids)])
+        self.whatsapp_config.quality_rating = "RED"
+        campaign.action_schedule()
+        self.run_cron()
+        self.assertEqual(campaign.state, "paused")
+        self.assertIn("red", campaign.stop_reason)
+        self.assertEqual(sent_messages(self.simulator_url), [])
+        self.whatsapp_config.write({"quality_rating": "GREEN", "messaging_limit_tier": "TIER_250"})
+        with patch.object(type(self.whatsapp_config), "_unique_customers_today", lambda config: 249):
+            campaign.action_resume()
+            self.run_cron()
+        self.assertEqual(campaign.state, "paused", "2 more customers would exceed the 250 of the tier")
+        self.assertIn("messaging limit", campaign.stop_reason)
+        campaign.action_resume()
+        self.run_cron()
+        self.assertEqual((campaign.state, len(sent_messages(self.simulator_url))), ("done", 2))
+
     def test_unapproved_template_cannot_be_scheduled_and_test_send(self):
         self.wa_template.approval_status = "pending"
         with self.assertRaisesRegex(UserError, "not approved"):
