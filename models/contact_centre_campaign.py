@@ -625,11 +625,11 @@ class ContactCentreCampaign(models.Model):
         campaign and never take the same one) and each provider answer is recorded as it comes:
         a process killed at any moment leaves in doubt only what was in flight, and those are
         settled by the provider's callbacks (``message._settle_abandoned_claims``)."""
-        self.env["contact.centre.message"]._settle_abandoned_claims()
-        due = self.search([("state", "=", "scheduled"), ("scheduled_date", "<=", fields.Datetime.now())])
-        due.write({"state": "running"})
+        Message = self.env["contact.centre.message"]
+        Message._retrying(Message._settle_abandoned_claims, give_up=None)
+        Message._retrying(self._start_due, give_up=None)
         for campaign in self.search([("state", "=", "running"), ("campaign_type", "=", "outbound")]):
-            if not campaign.audience_ready and not campaign._prepare_once():
+            if not campaign.audience_ready and not Message._retrying(campaign._prepare_once, give_up=False):
                 continue
             campaign._dispatch()
         # Recipients still due (time was up) bring the cron back at once; those waiting for a
@@ -647,6 +647,11 @@ class ContactCentreCampaign(models.Model):
                 ("next_attempt", "<=", fields.Datetime.now()),
             ]
         )
+
+    @api.model
+    def _start_due(self):
+        due = self.search([("state", "=", "scheduled"), ("scheduled_date", "<=", fields.Datetime.now())])
+        due.try_lock_for_update().write({"state": "running"})
 
     def _prepare_once(self):
         """Prepare the audience unless another worker is doing it (its row is locked); True when
@@ -668,7 +673,7 @@ class ContactCentreCampaign(models.Model):
         self.env["contact.centre.message"]._send_pipelined(self._claim_recipients, self._record_answers)
         self.invalidate_recordset(["state"])
         if self.state == "running":
-            self._finish_if_done()
+            self.env["contact.centre.message"]._retrying(self._finish_if_done, give_up=None)
         self._commit()
 
     def _pause_if_blocked(self):

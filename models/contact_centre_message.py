@@ -6,6 +6,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import psycopg2
+from psycopg2.errors import LockNotAvailable, SerializationFailure
 
 from odoo import api, fields, models, modules
 from odoo.exceptions import AccessError, UserError
@@ -42,6 +43,7 @@ INGESTERS = {
 }
 
 STATUS_DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
+RAISE = object()  # _retrying: raise when the attempts are spent
 CLAIM_LOCK_SPACE = 0x43430001  # first key of the advisory locks that mark live sending runs ("CC", 1)
 
 DIRECTIONS = [("inbound", "Inbound"), ("outbound", "Outbound")]
@@ -757,18 +759,43 @@ class ContactCentreMessage(models.Model):
             while claiming or len(pipeline):
                 answers = pipeline.collect(timeout=0.05 if claiming else None, at_least=turn)
                 if answers:
-                    record(answers)
-                hand_overs = []
+                    self._retrying(lambda answers=answers: record(answers))
                 claimed, hand_overs = 0, []
                 if claiming and pipeline.free >= turn and ahead_until - time.monotonic() < 1:
-                    claimed, hand_overs = claim(pipeline.free, token)
-                    claiming = bool(claimed) or bool(len(pipeline))
+                    room = pipeline.free
+                    claimed, hand_overs = self._retrying(lambda room=room: claim(room, token), give_up=(None, []))
+                    # None: another process held what this run would claim; try again next turn.
+                    claiming = claimed is None or bool(claimed) or bool(len(pipeline))
+                    claimed = claimed or 0
                 if not self._commit_sending(claimed):
                     claiming = False  # time is up: what is in flight is recorded, nothing more claimed
                 for key, send, message, at in hand_overs:
                     pipeline.submit(key, send, message, at)
                     ahead_until = max(ahead_until, at)
             self._commit_sending(0)
+
+    @api.model
+    def _retrying(self, work, attempts=3, give_up=RAISE):
+        """``work()`` in a savepoint, tried again in a new transaction when another process changed
+        its rows since this transaction's snapshot (Odoo's transactions are REPEATABLE READ: two
+        dispatchers, or a dispatcher and the webhook ingestion, meet on the same rows). What this
+        transaction did before is committed first. After ``attempts``, ``give_up`` is returned (or
+        the error raised)."""
+        conflicts = (SerializationFailure, LockNotAvailable)
+        for _attempt in range(0 if modules.module.current_test else attempts - 1):
+            try:
+                with self.env.cr.savepoint():
+                    return work()
+            except conflicts:
+                self._commit_sending(0)  # a new snapshot, which sees the other process's work
+        try:
+            with self.env.cr.savepoint():
+                return work()
+        except conflicts:
+            if give_up is RAISE:
+                raise
+            _logger.info("Rows taken by another process: left for the next turn")
+            return give_up
 
     @api.model
     def _commit_sending(self, handed_over):

@@ -1,6 +1,6 @@
 import time
 
-from odoo import api, fields, models, tools
+from odoo import api, fields, models, modules, tools
 from odoo.tools import SQL
 
 from ..tools.providers import PROVIDERS, ProviderError
@@ -81,26 +81,31 @@ class ContactCentreProviderMixin(models.AbstractModel):
         through this configuration keeps to ``rate_limit`` messages per second in total.
 
         The reservation is one row update (a generic cell rate: the time the configuration is
-        booked until, on the database's clock), so two workers or two hosts share the limit; its
-        row lock lasts until the caller's commit, which follows at once."""
+        booked until, on the database's clock), so two workers or two hosts share the limit. It is
+        committed at once in its own transaction: the row lock is held for a moment only, and a
+        caller's older snapshot never makes the update fail."""
         self.ensure_one()
         rate = max(1, self.rate_limit or 1)
-        rows = self.env.execute_query(
-            SQL(
-                """UPDATE %s
-                      SET paced_until = GREATEST(COALESCE(paced_until, 0), EXTRACT(EPOCH FROM clock_timestamp()))
-                                        + %s::float / %s
-                    WHERE id = %s
-                RETURNING paced_until - %s::float / %s - EXTRACT(EPOCH FROM clock_timestamp())""",
-                SQL.identifier(self._table),
-                count,
-                rate,
-                self.id,
-                count,
-                rate,
-            )
+        booking = SQL(
+            """UPDATE %s
+                  SET paced_until = GREATEST(COALESCE(paced_until, 0), EXTRACT(EPOCH FROM clock_timestamp()))
+                                    + %s::float / %s
+                WHERE id = %s
+            RETURNING paced_until - %s::float / %s - EXTRACT(EPOCH FROM clock_timestamp())""",
+            SQL.identifier(self._table),
+            count,
+            rate,
+            self.id,
+            count,
+            rate,
         )
-        return pace(time.monotonic() + max(0.0, rows[0][0]), count, rate)
+        if modules.module.current_test:  # a test's data is not committed: no other transaction sees it
+            [(delay,)] = self.env.execute_query(booking)
+        else:
+            with self.env.registry.cursor() as cr:  # its own short transaction: never a stale snapshot
+                cr.execute(booking)
+                [(delay,)] = cr.fetchall()
+        return pace(time.monotonic() + max(0.0, delay), count, rate)
 
     def _download_media(self, media, max_bytes):
         """(content, mime type, file name) of an inbound media reference."""
