@@ -629,7 +629,7 @@ class ContactCentreCampaign(models.Model):
         Message._retrying(Message._settle_abandoned_claims, give_up=None)
         Message._retrying(self._start_due, give_up=None)
         for campaign in self.search([("state", "=", "running"), ("campaign_type", "=", "outbound")]):
-            if not campaign.audience_ready and not Message._retrying(campaign._prepare_once, give_up=False):
+            if not campaign.audience_ready and not campaign._prepare_once():
                 continue
             campaign._dispatch()
         # Recipients still due (time was up) bring the cron back at once; those waiting for a
@@ -656,7 +656,8 @@ class ContactCentreCampaign(models.Model):
     def _prepare_once(self):
         """Prepare the audience unless another worker is doing it (its row is locked); True when
         the audience is ready."""
-        if not self.try_lock_for_update():
+        Message = self.env["contact.centre.message"]
+        if not Message._retrying(lambda: bool(self.try_lock_for_update()), give_up=False):
             return False
         self.invalidate_recordset(["audience_ready"])
         if not self.audience_ready:
