@@ -43,6 +43,21 @@ INGESTERS = {
 }
 
 STATUS_DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
+# What a status update may change on its message (column -> SQL type), for the batched UPDATE.
+STATUS_COLUMNS = {
+    "status": "varchar",
+    "external_message_id": "varchar",
+    "sent_date": "timestamp",
+    "delivered_date": "timestamp",
+    "read_date": "timestamp",
+    "error_code": "varchar",
+    "error_message": "varchar",
+    "pricing_category": "varchar",
+    "billable": "boolean",
+    "send_claimed_at": "timestamp",
+    "unconfirmed_since": "timestamp",
+    "needs_review": "boolean",
+}
 RAISE = object()  # _retrying: raise when the attempts are spent
 CLAIM_LOCK_SPACE = 0x43430001  # first key of the advisory locks that mark live sending runs ("CC", 1)
 
@@ -97,6 +112,140 @@ INBOX_MESSAGE_FIELDS = [
     "is_deleted",
     "is_echo",
 ]
+
+
+class InboundLookups:
+    """What the inbound messages of a batch of webhook requests need looked up, looked up at once:
+    which of them are stored already (and the messages they reply to), their senders' contacts
+    and those contacts' conversations. It answers only for what it looked up or saw created, and
+    only positively for contacts and conversations (another kind of event of the batch may create
+    them: a miss is looked up as before); what an event that failed added is forgotten (its
+    savepoint undid it)."""
+
+    def __init__(self, env, requests):
+        self.env = env
+        self._stored = {}  # (config key, provider message id) -> message id, or None when not stored
+        self._contacts = {}  # (company id, "phone"|"ref", sender) -> contact id
+        self._threads = {}  # (contact id, channel) -> thread id
+        self._journal = []  # (dictionary, key) added since start()
+        inbound = {}
+        for config, events in requests:
+            for event in events:
+                if type(event).__name__ == "InboundMessage" and not event.edited_of:
+                    inbound.setdefault(config, []).append(event)
+        if inbound:
+            self._look_up(inbound)
+
+    @staticmethod
+    def _config_key(config):
+        return (config._name, config.id)
+
+    def _look_up(self, inbound):
+        Message = self.env["contact.centre.message"]
+        Message.flush_model(["external_message_id", "provider", "whatsapp_config_id", "sms_config_id"])
+        by_company = {}
+        for config, events in inbound.items():
+            key = self._config_key(config)
+            external_ids = {e.provider_message_id for e in events} | {
+                e.reply_to_provider_id for e in events if e.reply_to_provider_id
+            }
+            external_ids.discard(None)
+            for external_id in external_ids:
+                self._stored[key, external_id] = None
+            rows = self.env.execute_query(
+                SQL(
+                    """SELECT external_message_id, id FROM contact_centre_message
+                        WHERE external_message_id = ANY(%s::varchar[]) AND provider = %s AND %s = %s""",
+                    sorted(external_ids),
+                    config._provider_name(),
+                    SQL.identifier(config._message_config_field()),
+                    config.id,
+                )
+            )
+            self._stored.update(((key, external_id), message_id) for external_id, message_id in rows)
+            by_company.setdefault(config.company_id, []).extend(events)
+        contacts = self.env["contact.centre.contact"]
+        for company, events in by_company.items():
+            Contact = contacts.with_company(company)
+            phones = sorted({e.sender for e in events if e.sender_kind == "phone" and e.sender})
+            refs = sorted({e.user_id or e.sender for e in events if e.sender_kind != "phone"} - {None, ""})
+            # As Contact._find_by_sender: by WhatsApp number, then SMS number, then the partner's phone;
+            # the first in the contacts' order.
+            for field in ("whatsapp_number", "sms_number", "phone"):
+                missing = [phone for phone in phones if (company.id, "phone", phone) not in self._contacts]
+                if not missing:
+                    break
+                for contact in Contact.search([("company_id", "=", company.id), (field, "in", missing)]):
+                    self._contacts.setdefault((company.id, "phone", contact[field]), contact.id)
+            if refs:
+                for contact in Contact.search([("company_id", "=", company.id), ("sender_ref", "in", refs)]):
+                    self._contacts.setdefault((company.id, "ref", contact.sender_ref), contact.id)
+        contact_ids = set(self._contacts.values())
+        if contact_ids:
+            channels = sorted({e.channel for events in inbound.values() for e in events})
+            threads = self.env["contact.centre.thread"].search(
+                [("contact_id", "in", sorted(contact_ids)), ("channel", "in", channels)], order="id"
+            )
+            for thread in threads:
+                self._threads.setdefault((thread.contact_id.id, thread.channel), thread.id)
+
+    def _contact_key(self, config, event):
+        if event.sender_kind == "phone":
+            return (config.company_id.id, "phone", event.sender)
+        return (config.company_id.id, "ref", event.user_id or event.sender)
+
+    def _add(self, dictionary, key, value):
+        if dictionary.get(key) != value:
+            self._journal.append((dictionary, key, dictionary.get(key, _MISSING)))
+            dictionary[key] = value
+
+    def start(self):
+        """An event begins: what it adds is forgotten by undo()."""
+        self._journal = []
+
+    def undo(self):
+        """The event failed, its savepoint rolled back: forget what it added."""
+        for dictionary, key, before in reversed(self._journal):
+            if before is _MISSING:
+                dictionary.pop(key, None)
+            else:
+                dictionary[key] = before
+        self._journal = []
+
+    def is_stored(self, config, external_id):
+        """True when stored, False when looked up and not stored, None when not looked up."""
+        key = (self._config_key(config), external_id)
+        return None if key not in self._stored else self._stored[key] is not None
+
+    def message_id(self, config, external_id):
+        return self._stored.get((self._config_key(config), external_id))
+
+    def stored(self, config, external_id, message_id):
+        self._add(self._stored, (self._config_key(config), external_id), message_id)
+
+    def contact(self, config, event):
+        """The sender's contact, found as ``_find_or_create_from_inbound`` would (with the ad that
+        brought them when they have none yet), or None when not known here."""
+        contact_id = self._contacts.get(self._contact_key(config, event))
+        if not contact_id:
+            return None
+        contact = self.env["contact.centre.contact"].with_company(config.company_id).browse(contact_id)
+        referral = getattr(event, "referral", None)
+        if referral and not contact.came_from:
+            contact.came_from = " ".join(filter(None, [referral.get("headline"), referral.get("source_url")]))[:250]
+        return contact
+
+    def thread(self, contact, channel):
+        thread_id = self._threads.get((contact.id, channel))
+        return self.env["contact.centre.thread"].browse(thread_id) if thread_id else None
+
+    def remember(self, config, event, contact, thread):
+        self._add(self._contacts, self._contact_key(config, event), contact.id)
+        self._add(self._threads, (contact.id, thread.channel), thread.id)
+
+
+_MISSING = object()
+INBOUND_LOOKUPS = "contact_centre.inbound_lookups"  # key of the batch's InboundLookups in cr.cache
 
 
 class ContactCentreMessage(models.Model):
@@ -261,26 +410,88 @@ class ContactCentreMessage(models.Model):
         reactions, edits, deletions, messages sent from the WhatsApp Business app, consent and
         identity changes, account and template updates. Kinds the product does not handle are
         left alone. Returns [(event, error)] of the events that failed: the others are stored."""
-        changed, failures = self.browse(), []
-        for event in events:
-            handler = getattr(self, INGESTERS.get(type(event).__name__, ""), None)
-            if handler is None:
-                _logger.info("Webhook event %s left alone: %s", type(event).__name__, getattr(event, "reason", ""))
-                continue
+        return self._ingest_batch([(config, events)])[0]
+
+    @api.model
+    def _ingest_batch(self, requests):
+        """Ingest the events of several webhook requests, ``[(config, events)]`` in the order they
+        came, sharing what a batch allows. Returns, for each request, [(event, error)] of its
+        events that failed (in their order): every other event is stored, a failure fails alone.
+
+        - Status updates are applied together, per configuration (``_ingest_statuses``): one
+          locked SELECT of their messages, the statuses folded in Python, one UPDATE. They only
+          ever change outbound messages that the other kinds do not read, so they are applied
+          after them (a status that follows the echo creating its message finds it). Should the
+          batch fail, they are applied again one by one, each in its own savepoint.
+        - Inbound messages: their duplicates, contacts and conversations are looked up for the
+          whole batch first (``InboundLookups``); then each is stored and its rules run, in its
+          own savepoint, in order with the other kinds (a reaction or an edit after the message
+          it is about).
+        - Every other kind is ingested alone, in order, in its own savepoint.
+        """
+        failures = [[] for _request in requests]
+        statuses = {}  # config -> [(request index, position, event)]
+        lookups = self.env.cr.cache[INBOUND_LOOKUPS] = InboundLookups(self.env, requests)
+        try:
+            changed = self._ingest_in_order(requests, lookups, statuses, failures)
+        finally:
+            self.env.cr.cache.pop(INBOUND_LOOKUPS, None)
+        for config, items in statuses.items():
             try:
                 with self.env.cr.savepoint():
-                    changed |= handler(config, event) or self.browse()
-            except Exception as error:  # noqa: BLE001 - kept with its error for a retry; its neighbours go through
-                _logger.exception("Webhook event %s could not be ingested", type(event).__name__)
-                failures.append((event, error))
+                    changed |= self._ingest_statuses(config, [event for _index, _position, event in items])
+                continue
+            except psycopg2.extensions.TransactionRollbackError:
+                raise
+            except Exception:  # noqa: BLE001 - then one by one, so that only the broken one fails
+                _logger.warning("Status updates of %s not ingested together: one by one", config, exc_info=True)
+            for index, position, event in items:
+                try:
+                    with self.env.cr.savepoint():
+                        changed |= self._ingest_status(config, event) or self.browse()
+                except psycopg2.extensions.TransactionRollbackError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - kept with its error for a retry
+                    _logger.exception("Webhook event StatusUpdate could not be ingested")
+                    failures[index].append((position, event, error))
         changed._notify_inbox()
-        return failures
+        return [
+            [(event, error) for _position, event, error in sorted(failed, key=lambda f: f[0])] for failed in failures
+        ]
+
+    @api.model
+    def _ingest_in_order(self, requests, lookups, statuses, failures):
+        """The events of ``requests`` but status updates (gathered in ``statuses``), in order,
+        each in its own savepoint; ``failures`` gets those that failed. Returns what changed."""
+        changed = self.browse()
+        for index, (config, events) in enumerate(requests):
+            for position, event in enumerate(events):
+                kind = type(event).__name__
+                if kind == "StatusUpdate":
+                    statuses.setdefault(config, []).append((index, position, event))
+                    continue
+                handler = getattr(self, INGESTERS.get(kind, ""), None)
+                if handler is None:
+                    _logger.info("Webhook event %s left alone: %s", kind, getattr(event, "reason", ""))
+                    continue
+                lookups.start()
+                try:
+                    with self.env.cr.savepoint():
+                        changed |= handler(config, event) or self.browse()
+                except psycopg2.extensions.TransactionRollbackError:
+                    raise  # a conflict with a concurrent run: the whole batch is taken again
+                except Exception as error:  # noqa: BLE001 - kept with its error for a retry; its neighbours go through
+                    _logger.exception("Webhook event %s could not be ingested", kind)
+                    failures[index].append((position, event, error))
+                    lookups.undo()
+        return changed
 
     @api.model
     def _ingest_inbound_event(self, config, event):
         if event.edited_of:
             return self._ingest_edit(config, event)
-        message = self._ingest_inbound(config, config._provider_name(), event)
+        lookups = self.env.cr.cache.get(INBOUND_LOOKUPS)  # the batch's, set by _ingest_batch
+        message = self._ingest_inbound(config, config._provider_name(), event, lookups=lookups)
         if message and not event.from_history:
             message._dispatch_inbound()
         return message
@@ -448,17 +659,26 @@ class ContactCentreMessage(models.Model):
         )
 
     @api.model
-    def _ingest_inbound(self, config, provider, event):
+    def _ingest_inbound(self, config, provider, event, lookups=None):
         """The new message for ``event``, or nothing when it was already stored.
 
         The unique index on (external_message_id, provider, configuration) is the guard: when two
         workers store the same retried event at once, the second insert fails on it and is taken
         as a duplicate. The contact is looked up, or created, in the configuration's company.
+        ``lookups`` (``InboundLookups``) holds what the batch looked up at once: the messages
+        already stored, contacts and conversations; what it does not know is looked up here.
         """
-        if self._find_by_external_id(config, event.provider_message_id):
+        lookups = lookups or InboundLookups(self.env, [])
+        stored = lookups.is_stored(config, event.provider_message_id)
+        if stored or (stored is None and self._find_by_external_id(config, event.provider_message_id)):
             return self.browse()
-        contact = self.env["contact.centre.contact"].with_company(config.company_id)._find_or_create_from_inbound(event)
-        thread = self.env["contact.centre.thread"]._get_or_create(contact, event.channel)
+        contact = lookups.contact(config, event) or self.env["contact.centre.contact"].with_company(
+            config.company_id
+        )._find_or_create_from_inbound(event)
+        thread = lookups.thread(contact, event.channel) or self.env["contact.centre.thread"]._get_or_create(
+            contact, event.channel
+        )
+        lookups.remember(config, event, contact, thread)
         timestamp = self._event_time(event)
         values = {
             "contact_id": contact.id,
@@ -473,7 +693,10 @@ class ContactCentreMessage(models.Model):
             "message_timestamp": timestamp,
             "reply_to_external_id": event.reply_to_provider_id,
             "parent_message_id": event.reply_to_provider_id
-            and self._find_by_external_id(config, event.reply_to_provider_id).id,
+            and (
+                lookups.message_id(config, event.reply_to_provider_id)
+                or self._find_by_external_id(config, event.reply_to_provider_id).id
+            ),
             "interactive_payload": self._interactive_payload(event),
             "details": self._inbound_details(event),
             config._message_config_field(): config.id,
@@ -484,6 +707,7 @@ class ContactCentreMessage(models.Model):
         except psycopg2.errors.UniqueViolation:
             _logger.info("Duplicate inbound message %s from %s ignored", event.provider_message_id, provider)
             return self.browse()
+        lookups.stored(config, event.provider_message_id, message.id)
         message._store_inbound_media(config, event)
         if not event.from_history:  # synchronised history: already answered, opens no window
             thread._register_inbound(message, config)
@@ -576,6 +800,98 @@ class ContactCentreMessage(models.Model):
         message.write(values)
         message._sync_campaign_recipients()
         return message
+
+    @api.model
+    def _ingest_statuses(self, config, events):
+        """``_ingest_status`` for a batch of ``config``'s status updates, in their order: the same
+        outcome, event by event, in three statements whatever their number. One SELECT locks all
+        their messages (by provider id, or by our reference for a message without one: see
+        ``_lock_for_status``), in the order of their ids so that two runs cannot deadlock; each
+        message's statuses are folded here (``is_forward``: never backwards, failed lifted only by
+        delivered or read; its date per status reached, the failure's code and text, pricing,
+        the doubt of a lost send answer cleared, the provider id of a message found by
+        reference); one UPDATE writes what changed. Returns the messages that moved forward."""
+        config_field = config._message_config_field()
+        namespace = self._reference_namespace()
+        references = [parse_reference(event.client_ref, namespace) for event in events]
+        external_ids = sorted({event.provider_message_id for event in events if event.provider_message_id})
+        self.flush_model([*STATUS_COLUMNS, "provider", "direction", config_field])
+        rows = self.env.execute_query(
+            SQL(
+                """SELECT id, %s FROM contact_centre_message
+                    WHERE provider = %s AND %s = %s
+                      AND (external_message_id = ANY(%s::varchar[])
+                           OR (id = ANY(%s::int[]) AND external_message_id IS NULL AND direction = 'outbound'))
+                    ORDER BY id
+                      FOR UPDATE""",
+                SQL(", ").join(SQL.identifier(column) for column in STATUS_COLUMNS),
+                config._provider_name(),
+                SQL.identifier(config_field),
+                config.id,
+                external_ids,
+                sorted({reference for reference in references if reference}),
+            )
+        )
+        found = {row[0]: dict(zip(STATUS_COLUMNS, row[1:], strict=True)) for row in rows}
+        before = {message_id: dict(values) for message_id, values in found.items()}
+        by_external = {
+            values["external_message_id"]: mid for mid, values in found.items() if values["external_message_id"]
+        }
+        forwarded = []
+        for event, reference in zip(events, references, strict=True):
+            message_id = by_external.get(event.provider_message_id)
+            if message_id is None and reference in found and not found[reference]["external_message_id"]:
+                message_id = reference
+            if message_id is None:
+                _logger.debug("Status %s for unknown message %s ignored", event.status, event.provider_message_id)
+                continue
+            values = found[message_id]
+            if not values["external_message_id"] and event.provider_message_id:
+                values["external_message_id"] = event.provider_message_id
+                by_external[event.provider_message_id] = message_id
+            if values["send_claimed_at"] or values["needs_review"]:
+                values.update(send_claimed_at=None, unconfirmed_since=None, needs_review=False)
+            if event.pricing_category and not values["pricing_category"]:
+                values.update(pricing_category=event.pricing_category, billable=bool(event.billable))
+            if not is_forward(values["status"], event.status):
+                continue
+            previous, values["status"] = values["status"], event.status
+            if event.status in STATUS_DATE_FIELDS:
+                values[STATUS_DATE_FIELDS[event.status]] = self._event_time(event)
+            if event.status == "failed":
+                values.update(
+                    error_code=event.error_code or None, error_message=event.error_title or event.error_code or None
+                )
+            elif previous == "failed":
+                values.update(error_code=None, error_message=None)
+            if message_id not in forwarded:
+                forwarded.append(message_id)
+        updated = [message_id for message_id, values in found.items() if values != before[message_id]]
+        if updated:
+            # One column of values per field (unnest: a VALUES list in one parameter per column).
+            self.env.execute_query(
+                SQL(
+                    """UPDATE contact_centre_message AS message
+                          SET %s, write_uid = %s, write_date = now() AT TIME ZONE 'UTC'
+                         FROM unnest(%s::int[], %s) AS batch(id, %s)
+                        WHERE message.id = batch.id""",
+                    SQL(", ").join(
+                        SQL("%s = batch.%s", SQL.identifier(column), SQL.identifier(column))
+                        for column in STATUS_COLUMNS
+                    ),
+                    self.env.uid,
+                    updated,
+                    SQL(", ").join(
+                        SQL("%s::%s[]", [found[message_id][column] for message_id in updated], SQL(sql_type))
+                        for column, sql_type in STATUS_COLUMNS.items()
+                    ),
+                    SQL(", ").join(SQL.identifier(column) for column in STATUS_COLUMNS),
+                )
+            )
+            self.browse(updated).invalidate_recordset([*STATUS_COLUMNS, "write_uid", "write_date"])
+        moved = self.browse(forwarded)
+        moved._sync_campaign_recipients()
+        return moved
 
     @api.model
     def _lock_for_status(self, config, event):

@@ -17,3 +17,4 @@ from . import test_account_health
 from . import test_unconfirmed
 from . import test_templates
 from . import test_composer_media
+from . import test_ingestion_batch
