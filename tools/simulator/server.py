@@ -1470,9 +1470,9 @@ class Handler(BaseHTTPRequestHandler):
             200, {"phone_number": after, "posted": True, "status": response.status_code, "body": response.text[:2000]}
         )
 
-    def _twilio_account(self, sid):
-        """``GET /2010-04-01/Accounts/<sid>.json`` (the SDK's ``api.accounts(sid).fetch()``)."""
-        self._latency()
+    def _twilio_token(self, sid):
+        """The auth token of a request authenticated as account ``sid`` (checked against
+        ``twilio_credentials`` when it names one), else None."""
         auth = self.headers.get("Authorization") or ""
         try:
             user, token = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)
@@ -1480,15 +1480,25 @@ class Handler(BaseHTTPRequestHandler):
             user, token = "", ""
         credentials = self.state.settings["twilio_credentials"]
         if user != sid or not token or (credentials and credentials.get(sid) != token):
-            return self._answer(
-                401,
-                {
-                    "code": 20003,
-                    "message": "Authenticate",
-                    "status": 401,
-                    "more_info": "https://www.twilio.com/docs/errors/20003",
-                },
-            )
+            return None
+        return token
+
+    def _twilio_auth_error(self):
+        return self._answer(
+            401,
+            {
+                "code": 20003,
+                "message": "Authenticate",
+                "status": 401,
+                "more_info": "https://www.twilio.com/docs/errors/20003",
+            },
+        )
+
+    def _twilio_account(self, sid):
+        """``GET /2010-04-01/Accounts/<sid>.json`` (the SDK's ``api.accounts(sid).fetch()``)."""
+        self._latency()
+        if not self._twilio_token(sid):
+            return self._twilio_auth_error()
         if (failure := self.state.take_failure()) is not None:
             status = int(str(failure)[5:]) if str(failure).startswith("http:") else 400
             code = status if str(failure).startswith("http:") else int(failure)
@@ -1531,22 +1541,8 @@ class Handler(BaseHTTPRequestHandler):
     def _twilio_send(self, sid):
         form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
         self._latency()
-        auth = self.headers.get("Authorization") or ""
-        try:
-            user, token = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)
-        except ValueError:
-            user, token = "", ""
-        credentials = self.state.settings["twilio_credentials"]
-        if user != sid or not token or (credentials and credentials.get(sid) != token):
-            return self._answer(
-                401,
-                {
-                    "code": 20003,
-                    "message": "Authenticate",
-                    "status": 401,
-                    "more_info": "https://www.twilio.com/docs/errors/20003",
-                },
-            )
+        if not (token := self._twilio_token(sid)):
+            return self._twilio_auth_error()
         if not form.get("To") or not (form.get("From") or form.get("MessagingServiceSid")):
             return self._answer(400, {"code": 21604, "message": "A 'To' and a 'From' are required", "status": 400})
         if (failure := self.state.take_failure()) is not None:
