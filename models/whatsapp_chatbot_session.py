@@ -1,9 +1,7 @@
 from odoo import api, fields, models
 
+from ..tools.interactive import MAX_ROW_TITLE, InteractiveError, build_buttons, build_list
 from ..tools.keywords import normalize
-
-MAX_BUTTONS = 3
-MAX_BUTTON_TITLE = 20
 
 
 class WhatsappChatbotSession(models.Model):
@@ -100,25 +98,28 @@ class WhatsappChatbotSession(models.Model):
         thread = self.thread_id
         if step.step_type != "question":
             return thread._send_automated(text=step.message)
-        if (
+        interactive = (
             thread.channel == "whatsapp"
             and thread.whatsapp_window_end
             and thread.whatsapp_window_end > fields.Datetime.now()
-        ):
-            return thread._send_automated(text=step.message, interactive=self._interactive(step))
+            and self._interactive(step)
+        )
+        if interactive:
+            return thread._send_automated(text=step.message, interactive=interactive)
         lines = [step.message] + [f"{index}. {option.name}" for index, option in enumerate(step.option_ids, start=1)]
         return thread._send_automated(text="\n".join(lines))
 
     @staticmethod
     def _interactive(step):
-        """Reply buttons for up to 3 short options, a list otherwise (WhatsApp's limits)."""
-        options = step.option_ids
-        if len(options) <= MAX_BUTTONS and all(len(o.name) <= MAX_BUTTON_TITLE for o in options):
-            buttons = [{"type": "reply", "reply": {"id": f"option-{o.id}", "title": o.name}} for o in options]
-            return {"type": "button", "body": {"text": step.message}, "action": {"buttons": buttons}}
-        rows = [{"id": f"option-{o.id}", "title": o.name[:24]} for o in options]
-        return {
-            "type": "list",
-            "body": {"text": step.message},
-            "action": {"button": "Options", "sections": [{"title": "Options", "rows": rows}]},
-        }
+        """Reply buttons for up to 3 short options, a list of up to 10 otherwise (WhatsApp's limits,
+        ``tools.interactive``); None when neither fits: the options then go as numbered text."""
+        options = [{"id": f"option-{o.id}", "title": o.name} for o in step.option_ids]
+        try:
+            return build_buttons(step.message, options)
+        except InteractiveError:
+            pass
+        rows = [{**option, "title": (option["title"] or "")[:MAX_ROW_TITLE]} for option in options]
+        try:
+            return build_list(step.message, "Options", [{"title": "Options", "rows": rows}])
+        except InteractiveError:
+            return None

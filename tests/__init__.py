@@ -18,3 +18,4 @@ from . import test_unconfirmed
 from . import test_templates
 from . import test_composer_media
 from . import test_ingestion_batch
+from . import test_interactive

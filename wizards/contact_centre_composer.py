@@ -3,6 +3,8 @@ import base64
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
+from ..tools.interactive import InteractiveError, build_from_text
+from ..tools.interactive import preview as interactive_preview
 from ..tools.segments import sms_info
 
 
@@ -18,8 +20,27 @@ class ContactCentreComposer(models.TransientModel):
     thread_id = fields.Many2one("contact.centre.thread", compute="_compute_thread_id")
     window_open = fields.Boolean(compute="_compute_window_open")
     opted_out = fields.Boolean(compute="_compute_opted_out")
-    mode = fields.Selection([("text", "Free Text"), ("template", "Template")], required=True, default="text")
+    mode = fields.Selection(
+        [("text", "Free Text"), ("template", "Template"), ("interactive", "Buttons / List")],
+        required=True,
+        default="text",
+    )
     body = fields.Text()
+    interactive_kind = fields.Selection(
+        [("button", "Reply Buttons"), ("list", "List")],
+        "Kind",
+        default="button",
+        help="WhatsApp: up to 3 reply buttons (20 characters each), or a list of up to 10 options (24 characters "
+        "each) opened by a button.",
+    )
+    interactive_options = fields.Text(
+        "Options",
+        help="One option per line. Lists only: 'Title | description' adds a description, and a line "
+        "'[Section title]' starts a section.",
+    )
+    interactive_button = fields.Char("List Button", default="Options", help="The label of the button opening the list.")
+    interactive_header = fields.Char("Header")
+    interactive_footer = fields.Char("Footer")
     attachment = fields.Binary(
         attachment=False,
         help="WhatsApp: an image (JPEG, PNG, 5 MB), a video (MP4, 3GP, 16 MB), audio (16 MB) or a document "
@@ -55,7 +76,17 @@ class ContactCentreComposer(models.TransientModel):
         for composer in self:
             composer.opted_out = bool(composer.contact_id) and not composer.contact_id._is_opted_in(composer.channel)
 
-    @api.depends("mode", "body", "template_id", "value_ids.value")
+    @api.depends(
+        "mode",
+        "body",
+        "template_id",
+        "value_ids.value",
+        "interactive_kind",
+        "interactive_options",
+        "interactive_button",
+        "interactive_header",
+        "interactive_footer",
+    )
     def _compute_preview(self):
         for composer in self:
             composer.preview = composer._text()
@@ -84,6 +115,11 @@ class ContactCentreComposer(models.TransientModel):
         if not self.window_open:
             self.mode = "template"
 
+    @api.onchange("channel")
+    def _onchange_channel(self):
+        if self.channel != "whatsapp" and self.mode == "interactive":
+            self.mode = "text"
+
     @api.onchange("template_id")
     def _onchange_template_id(self):
         values = self.template_id._render_values(self.contact_id) if self.template_id else {}
@@ -106,7 +142,23 @@ class ContactCentreComposer(models.TransientModel):
         if self.mode == "template" and self.template_id:
             # The whole message: on WhatsApp its header, footer and buttons around the text.
             return self.template_id._render_full_preview(self._values())
+        if self.mode == "interactive":
+            try:
+                return interactive_preview(self._interactive_payload())
+            except InteractiveError as error:
+                return f"⚠ {error}" if (self.body or self.interactive_options) else ""
         return self.body or ""
+
+    def _interactive_payload(self):
+        """The reply buttons or list to send, as Meta takes them (``InteractiveError`` says what is wrong)."""
+        return build_from_text(
+            self.interactive_kind or "button",
+            self.body,
+            self.interactive_options,
+            button=self.interactive_button,
+            header=self.interactive_header,
+            footer=self.interactive_footer,
+        )
 
     def action_send(self):
         self.ensure_one()
@@ -115,6 +167,14 @@ class ContactCentreComposer(models.TransientModel):
             if not self.template_id:
                 raise UserError(self.env._("Choose a template."))
             thread._send_message(template=self.template_id, template_values=self._values())
+        elif self.mode == "interactive":
+            if self.channel != "whatsapp":
+                raise UserError(self.env._("Buttons and lists are sent on WhatsApp only."))
+            try:
+                payload = self._interactive_payload()
+            except InteractiveError as error:
+                raise UserError(str(error)) from error
+            thread._send_message(text=self.body, interactive=payload)
         elif self.attachment and self.channel == "whatsapp":
             thread._send_message(text=self.body, media=self._uploaded_media(thread))
         else:

@@ -1,0 +1,232 @@
+"""WhatsApp interactive messages (Meta Cloud API): reply buttons and lists, built and checked
+against Meta's limits before they are queued, so that an agent learns what is wrong at once
+rather than from a provider error later.
+
+``build_buttons`` and ``build_list`` return the ``interactive`` object of Meta's send request;
+``validate`` checks one (whatever built it); ``parse_options`` reads the composer's "one option
+per line" text; ``preview`` draws a payload as plain text. Errors are ``InteractiveError``.
+"""
+
+import re
+
+MAX_BUTTONS = 3
+MAX_BUTTON_TITLE = 20
+MAX_BUTTON_ID = 256
+MAX_BUTTON_BODY = 1024
+MAX_LIST_BODY = 4096
+MAX_HEADER = 60
+MAX_FOOTER = 60
+MAX_LIST_BUTTON = 20
+MAX_SECTIONS = 10
+MAX_ROWS = 10
+MAX_SECTION_TITLE = 24
+MAX_ROW_TITLE = 24
+MAX_ROW_DESCRIPTION = 72
+MAX_ROW_ID = 200
+
+SECTION_LINE = re.compile(r"^\s*\[(.*)\]\s*$")
+
+
+class InteractiveError(ValueError):
+    """An interactive message WhatsApp would refuse; the message says why."""
+
+
+def _text(value):
+    """``value`` as stripped text; empty for None and False (an empty Odoo field)."""
+    if value is None or value is False:
+        return ""
+    return value.strip() if isinstance(value, str) else str(value).strip()
+
+
+def _check_length(what, value, limit):
+    if len(value) > limit:
+        raise InteractiveError(f"{what} is {len(value)} characters long: at most {limit} are allowed ({value!r}).")
+
+
+def _frame(kind, body, header, footer):
+    """The body, header and footer shared by both kinds, checked."""
+    body, header, footer = _text(body), _text(header), _text(footer)
+    if not body:
+        raise InteractiveError("An interactive message needs a body text.")
+    _check_length("The body", body, MAX_BUTTON_BODY if kind == "button" else MAX_LIST_BODY)
+    payload = {"type": kind}
+    if header:
+        _check_length("The header", header, MAX_HEADER)
+        payload["header"] = {"type": "text", "text": header}
+    payload["body"] = {"text": body}
+    if footer:
+        _check_length("The footer", footer, MAX_FOOTER)
+        payload["footer"] = {"text": footer}
+    return payload
+
+
+def _option(option, index, id_limit):
+    """``(id, title, description)`` of an option given as a title or a dict; ids default to ``option-N``."""
+    if isinstance(option, dict):
+        option_id = _text(option.get("id")) or f"option-{index}"
+        title, description = _text(option.get("title")), _text(option.get("description"))
+    else:
+        option_id, title, description = f"option-{index}", _text(option), ""
+    _check_length("An option id", option_id, id_limit)
+    return option_id, title, description
+
+
+def _check_unique(values, what, attribute="id"):
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise InteractiveError(f"Two {what} have the same {attribute} {value!r}: each needs its own.")
+        seen.add(value)
+
+
+def build_buttons(body, options, header=None, footer=None):
+    """Reply buttons: 1 to 3 ``options`` (titles, or dicts with ``id`` and ``title``)."""
+    payload = _frame("button", body, header, footer)
+    options = list(options or ())
+    if not options:
+        raise InteractiveError("Reply buttons need at least one option.")
+    if len(options) > MAX_BUTTONS:
+        raise InteractiveError(
+            f"WhatsApp allows at most {MAX_BUTTONS} reply buttons, not {len(options)}: use a list instead."
+        )
+    buttons = []
+    for index, option in enumerate(options, start=1):
+        option_id, title, _description = _option(option, index, MAX_BUTTON_ID)
+        if not title:
+            raise InteractiveError(f"Button {index} has no title.")
+        _check_length(f"Button {index}'s title", title, MAX_BUTTON_TITLE)
+        buttons.append({"type": "reply", "reply": {"id": option_id, "title": title}})
+    _check_unique([b["reply"]["id"] for b in buttons], "buttons")
+    _check_unique([b["reply"]["title"].casefold() for b in buttons], "buttons", "title")
+    payload["action"] = {"buttons": buttons}
+    return payload
+
+
+def build_list(body, button, sections, header=None, footer=None):
+    """A list: ``button`` opens it; ``sections`` are dicts with ``title`` and ``rows`` (titles, or
+    dicts with ``id``, ``title`` and ``description``); 1 to 10 sections, 10 rows in all."""
+    payload = _frame("list", body, header, footer)
+    button = _text(button)
+    if not button:
+        raise InteractiveError("A list needs the label of the button that opens it.")
+    _check_length("The list button's label", button, MAX_LIST_BUTTON)
+    sections = list(sections or ())
+    if not sections:
+        raise InteractiveError("A list needs at least one option.")
+    if len(sections) > MAX_SECTIONS:
+        raise InteractiveError(f"WhatsApp allows at most {MAX_SECTIONS} sections in a list, not {len(sections)}.")
+    built, index = [], 0
+    for number, section in enumerate(sections, start=1):
+        title = _text(section.get("title"))
+        if not title and len(sections) > 1:
+            raise InteractiveError(f"Section {number} needs a title: a list with several sections titles each.")
+        if title:
+            _check_length(f"Section {number}'s title", title, MAX_SECTION_TITLE)
+        rows = []
+        for row in section.get("rows") or ():
+            index += 1
+            row_id, row_title, description = _option(row, index, MAX_ROW_ID)
+            if not row_title:
+                raise InteractiveError(f"Option {index} has no title.")
+            _check_length(f"Option {index}'s title", row_title, MAX_ROW_TITLE)
+            built_row = {"id": row_id, "title": row_title}
+            if description:
+                _check_length(f"Option {index}'s description", description, MAX_ROW_DESCRIPTION)
+                built_row["description"] = description
+            rows.append(built_row)
+        if not rows:
+            raise InteractiveError(f"Section {number} has no options.")
+        built.append({**({"title": title} if title else {}), "rows": rows})
+    if index > MAX_ROWS:
+        raise InteractiveError(f"WhatsApp allows at most {MAX_ROWS} options in a list, not {index}.")
+    _check_unique([row["id"] for section in built for row in section["rows"]], "options")
+    payload["action"] = {"button": button, "sections": built}
+    return payload
+
+
+def validate(payload):
+    """``payload`` if WhatsApp would take it (rebuilt through the builders, so every limit is
+    checked), else ``InteractiveError``. Kinds other than ``button`` and ``list`` pass unchecked."""
+    if not isinstance(payload, dict):
+        raise InteractiveError("An interactive message must be an object.")
+    kind = payload.get("type")
+    body = (payload.get("body") or {}).get("text")
+    header = (payload.get("header") or {}).get("text")
+    footer = (payload.get("footer") or {}).get("text")
+    action = payload.get("action") or {}
+    if kind == "button":
+        options = [b.get("reply") or {} for b in action.get("buttons") or ()]
+        build_buttons(body, [{"id": o.get("id") or "", "title": o.get("title")} for o in options], header, footer)
+        if any(not _text(o.get("id")) for o in options):
+            raise InteractiveError("Every button needs an id.")
+    elif kind == "list":
+        build_list(body, action.get("button"), action.get("sections") or (), header, footer)
+        rows = [row for section in action.get("sections") or () for row in section.get("rows") or ()]
+        if any(not isinstance(row, dict) or not _text(row.get("id")) for row in rows):
+            raise InteractiveError("Every list option needs an id.")
+    return payload
+
+
+def parse_options(text):
+    """The composer's options, one per line: ``Title`` or ``Title | description``; a line
+    ``[Section title]`` starts a section (lists only). Returns sections:
+    ``[{"title", "rows": [{"title", "description"}]}]``, empty lines skipped."""
+    sections = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        match = SECTION_LINE.match(line)
+        if match:
+            sections.append({"title": match.group(1).strip(), "rows": []})
+            continue
+        if not sections:
+            sections.append({"title": "", "rows": []})
+        title, _sep, description = line.partition("|")
+        sections[-1]["rows"].append({"title": title.strip(), "description": description.strip()})
+    return sections
+
+
+def build_from_text(kind, body, options_text, button=None, header=None, footer=None):
+    """A ``button`` or ``list`` payload from the composer's fields (``parse_options``)."""
+    sections = parse_options(options_text)
+    if kind == "button":
+        if any(section["title"] for section in sections):
+            raise InteractiveError("Reply buttons have no sections: remove the [Section] lines or send a list.")
+        if any(row["description"] for section in sections for row in section["rows"]):
+            raise InteractiveError("Reply buttons have no descriptions: remove the '| ...' parts or send a list.")
+        titles = [row["title"] for section in sections for row in section["rows"]]
+        return build_buttons(body, titles, header, footer)
+    sections = [section for section in sections if section["rows"] or section["title"]]
+    return build_list(body, button, sections, header, footer)
+
+
+def options_of(payload):
+    """The titles a ``button`` or ``list`` payload offers, in order."""
+    action = (payload or {}).get("action") or {}
+    if payload and payload.get("type") == "button":
+        return [(b.get("reply") or {}).get("title") or "" for b in action.get("buttons") or ()]
+    return [row.get("title") or "" for section in action.get("sections") or () for row in section.get("rows") or ()]
+
+
+def preview(payload):
+    """The message as plain text: header, body, footer, then its options."""
+    if not payload:
+        return ""
+    lines = [
+        part for part in ((payload.get("header") or {}).get("text"), (payload.get("body") or {}).get("text")) if part
+    ]
+    footer = (payload.get("footer") or {}).get("text")
+    if footer:
+        lines.append(footer)
+    action = payload.get("action") or {}
+    if payload.get("type") == "button":
+        lines.extend(f"[ {title} ]" for title in options_of(payload))
+    elif payload.get("type") == "list":
+        lines.append(f"☰ {action.get('button') or ''}")
+        for section in action.get("sections") or ():
+            if section.get("title"):
+                lines.append(f"{section['title']}:")
+            for row in section.get("rows") or ():
+                description = f" ({row['description']})" if row.get("description") else ""
+                lines.append(f"  • {row.get('title') or ''}{description}")
+    return "\n".join(lines)
