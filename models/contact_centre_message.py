@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import psycopg2
 from psycopg2.errors import LockNotAvailable, SerializationFailure
+from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 
 from odoo import api, fields, models, modules
 from odoo.exceptions import AccessError, UserError
@@ -1146,6 +1147,10 @@ class ContactCentreMessage(models.Model):
         try:
             yield token
         finally:
+            if not modules.module.current_test and cr._cnx.info.transaction_status == TRANSACTION_STATUS_INERROR:
+                cr.rollback()  # a failed transaction refuses every statement, the unlock too
+            # Never left held: the connection goes back to the pool, and its lock would make this
+            # run's claims look alive for as long as the connection lives.
             cr.execute(SQL("SELECT pg_advisory_unlock(%s, %s)", CLAIM_LOCK_SPACE, token))
 
     @api.model

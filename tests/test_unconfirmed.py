@@ -190,6 +190,7 @@ class TestUnconfirmed(SimulatorMixin, ContactCentreData, HttpCase):
             {
                 "name": "Bounded",
                 "channel": "whatsapp",
+                "use_quiet_hours": False,  # whatever the hour the test runs at
                 "whatsapp_config_id": self.whatsapp_config.id,
                 "template_id": template.id,
                 "contact_ids": [fields.Command.set(contacts.ids)],
