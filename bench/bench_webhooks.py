@@ -2,6 +2,12 @@
 
     python bench/bench_webhooks.py [--requests 3000] [--clients 16] [--batch 10] [--latency]
     python bench/bench_webhooks.py --latency-only [--latency-events 10000] [--latency-pace 20]
+    python bench/bench_webhooks.py --through-nginx [...]   # the same through nginx, as deployed
+
+With --through-nginx, Odoo runs as production runs it (deploy/stack.py: --workers 2
+--max-cron-threads 1 --proxy-mode, behind nginx ending TLS) and every measured request goes
+through nginx over HTTPS (keep-alive, as providers connect); the set-up and control calls go
+straight to Odoo.
 
 Creates a throwaway database with the addon, starts Odoo (--workers 2), and with a pool of
 concurrent keep-alive clients posts signed Meta webhooks: single status callbacks, single inbound
@@ -37,6 +43,7 @@ from datetime import UTC
 import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from common import (  # noqa: E402
     addons_path,
     create_database,
@@ -49,11 +56,15 @@ from common import (  # noqa: E402
     start_odoo,
 )
 
+from deploy.stack import ODOO_OPTIONS, Stack  # noqa: E402
+
 SECRET = "bench-app-secret"
 JSON = {"Content-Type": "application/json"}
 WEBHOOK_PATH = "/contact_centre/webhook/whatsapp"
 NUMBER_ID = "100000000000777"
 ROUNDS = 5
+# How the clients check the server's certificate: the stack's own with --through-nginx.
+VERIFY = True
 
 
 def signed(payload):
@@ -97,6 +108,9 @@ local = threading.local()
 def session():
     if not hasattr(local, "session"):
         local.session = requests.Session()
+        if VERIFY is not True:
+            local.session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+            local.session.verify = VERIFY
     return local.session
 
 
@@ -299,7 +313,9 @@ def oversized_body_refusal(url, megabytes=5, tries=20):
     for _ in range(tries):
         began = time.perf_counter()
         try:
-            answer = requests.post(f"{url}/contact_centre/webhook/whatsapp", data=body, headers=JSON, timeout=60)
+            answer = requests.post(
+                f"{url}/contact_centre/webhook/whatsapp", data=body, headers=JSON, timeout=60, verify=VERIFY
+            )
             codes.add(answer.status_code)
         except requests.ConnectionError:
             codes.add("connection closed by the server")
@@ -323,15 +339,30 @@ def main():
     parser.add_argument("--latency-pace", type=float, default=20, help="requests per second")
     parser.add_argument("--latency-clients", type=int, default=16)
     parser.add_argument("--oversized-only", action="store_true", help="only the refusal of a 5 MB unsigned body")
+    parser.add_argument(
+        "--through-nginx", action="store_true", help="through nginx (TLS) in front of Odoo run as in production"
+    )
     args = parser.parse_args()
     db, paths, port = f"cc_bench_webhooks_{os.getpid()}", addons_path(), free_port()
     print("creating the database...", flush=True)
     create_database(db, paths)
     # Two HTTP workers, and one cron worker that ingests the queued webhook events meanwhile.
-    process, url = start_odoo(db, paths, port, "--workers", "2", "--max-cron-threads", "1")
+    global VERIFY
+    if args.through_nginx:
+        stack = Stack(db, paths, hosts=1).start()
+        VERIFY, url, control, stop = stack.ca, stack.url, stack.hosts[0].url, stack.stop
+        mode = f"through nginx (HTTPS) to Odoo {' '.join(ODOO_OPTIONS)}"
+    else:
+        process, url = start_odoo(db, paths, port, "--workers", "2", "--max-cron-threads", "1")
+        control, mode = url, "Odoo --workers 2 --max-cron-threads 1, direct"
+
+        def stop():
+            process.terminate()
+            process.wait(30)
+
     try:
         rpc(
-            url,
+            control,
             db,
             "contact.centre.whatsapp.config",
             "create",
@@ -356,9 +387,11 @@ def main():
         # Single statuses: 2 x requests (rounds, then timed alone), then a batch region.
         offset = 2 * args.requests + 100
         wamids = [f"wamid.BENCHOUT{i}" for i in range(offset + 2 * args.requests * args.batch // args.batch + 100)]
-        create_outbound_messages(db, paths, wamids + (latency_wamids if args.latency else []))
+        # With --through-nginx, statuses for the direct / through nginx comparison too.
+        compared_wamids = [f"wamid.BENCHCMP{i}" for i in range(2 * args.requests if args.through_nginx else 0)]
+        create_outbound_messages(db, paths, wamids + compared_wamids + (latency_wamids if args.latency else []))
         print(
-            f"Odoo --workers 2, {args.clients} concurrent clients, {args.requests} requests per scenario, "
+            f"{mode}, {args.clients} concurrent clients, {args.requests} requests per scenario, "
             f"{os.cpu_count()} cores (clients and Odoo share them)"
         )
         ceiling, _ = run(
@@ -399,7 +432,7 @@ def main():
             )
 
         cron_id = rpc(
-            url,
+            control,
             db,
             "ir.model.data",
             "search_read",
@@ -411,7 +444,7 @@ def main():
             """Deactivate the processing cron once its current run (a follow-up one) has finished."""
             for _attempt in range(100):
                 try:
-                    return rpc(url, db, "ir.cron", "write", [cron_id], {"active": False})
+                    return rpc(control, db, "ir.cron", "write", [cron_id], {"active": False})
                 except RuntimeError:
                     time.sleep(0.2)
             raise SystemExit("the processing cron kept running")
@@ -437,20 +470,61 @@ def main():
             ratio = against_ceiling(make_request, count)
             _rate, _began = run(name, url, count, args.clients, make_request, events_per_request, start=count)
             print(f"{'  ...vs /web/health in rounds':34s} {ratio:26.0%} (median of {ROUNDS} alternating rounds)")
+            resume_ingestion("  ...then ingested")
+            return ratio
+
+        def resume_ingestion(label):
+            """Ingestion on again, timed until the queue left while it was paused is empty."""
             pending = sum(
                 row["event_count"]
                 for row in rpc(
-                    url, db, "contact.centre.webhook.event", "search_read", [["state", "=", "pending"]], ["event_count"]
+                    control,
+                    db,
+                    "contact.centre.webhook.event",
+                    "search_read",
+                    [["state", "=", "pending"]],
+                    ["event_count"],
                 )
             )
-            rpc(url, db, "ir.cron", "write", [cron_id], {"active": True})
+            rpc(control, db, "ir.cron", "write", [cron_id], {"active": True})
             # The triggers left while it was paused were notified to no one: replace them by a fresh one.
-            triggers = rpc(url, db, "ir.cron.trigger", "search", [["cron_id", "=", cron_id]])
-            rpc(url, db, "ir.cron.trigger", "unlink", triggers)
+            triggers = rpc(control, db, "ir.cron.trigger", "search", [["cron_id", "=", cron_id]])
+            rpc(control, db, "ir.cron.trigger", "unlink", triggers)
             began = time.perf_counter()
-            rpc(url, db, "contact.centre.webhook.event", "action_retry", [])  # wakes the processor
-            wait_ingested(url, db, began, pending, label="  ...then ingested")
-            return ratio
+            rpc(control, db, "contact.centre.webhook.event", "action_retry", [])  # wakes the processor
+            wait_ingested(control, db, began, pending, label=label)
+
+        def direct_against_nginx():
+            """The same Odoo reached straight on its HTTP port and through nginx (HTTPS), in
+            alternating rounds (ingestion paused): the cost of the proxy, drift of the machine aside."""
+            print("direct to Odoo's HTTP port vs through nginx (HTTPS), alternating rounds, ingestion paused:")
+            pause_ingestion()
+            size = args.requests // ROUNDS
+
+            def compared_status(i):
+                return (
+                    "POST",
+                    "/contact_centre/webhook/whatsapp",
+                    *signed(envelope("statuses", [status(compared_wamids[i], "delivered")])),
+                )
+
+            scenarios = (
+                ("GET /web/health", health),
+                ("single status callback", compared_status),
+                ("single inbound message", single_inbound),
+            )
+            for name, make_request in scenarios:
+                rates = {"direct": [], "nginx": []}
+                for index in range(ROUNDS):
+                    for label, base in (("direct", control), ("nginx", url)):
+                        start = 2 * index * size + (size if label == "nginx" else 0)
+                        rate, _ = run("", base, size, args.clients, make_request, start=start, quiet=True)
+                        rates[label].append(rate)
+                direct, nginx = statistics.median(rates["direct"]), statistics.median(rates["nginx"])
+                print(
+                    f"  {name:32s} direct {direct:5.0f} req/s, through nginx {nginx:5.0f} req/s: {nginx / direct:.0%}"
+                )
+            resume_ingestion("  ...then ingested")
 
         status_ratio = accept_then_ingest("single status callback", single_status, args.requests)
         inbound_ratio = accept_then_ingest("single inbound message", single_inbound, args.requests)
@@ -467,18 +541,19 @@ def main():
             )
 
         _rate, began = run("single status callback", url, args.requests, args.clients, read_status)
-        wait_ingested(url, db, began, args.requests, label="  ...ingested end to end")
+        wait_ingested(control, db, began, args.requests, label="  ...ingested end to end")
         _rate, began = run("single inbound message", url, args.requests, args.clients, single_inbound)
-        wait_ingested(url, db, began, args.requests, label="  ...ingested end to end")
+        wait_ingested(control, db, began, args.requests, label="  ...ingested end to end")
         print(
             f"single status callbacks answered at {status_ratio:.0%} of the /web/health ceiling, "
             f"single inbound messages at {inbound_ratio:.0%} (target 80%)"
         )
+        if args.through_nginx:
+            direct_against_nginx()
         if args.latency:
             latency_section(url, db, args.latency_events, args.latency_pace, args.latency_clients)
     finally:
-        process.terminate()
-        process.wait(30)
+        stop()
         if not args.keep_db:
             drop_database(db)
 

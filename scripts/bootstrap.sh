@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare everything the product and its tests need, from nothing, idempotently.
-#   - Debian packages: headers to build psycopg2/python-ldap, Chromium for the tours.
+#   - Debian packages: headers to build psycopg2/python-ldap, Chromium for the tours, nginx for the
+#     production-like stack (scripts/run.sh --production; run as a child process, never as a service).
 #   - A virtualenv cached under $CC_CACHE (keyed on Odoo's and the addon's requirements).
 # Prints the virtualenv's path on its last line of stdout; everything else goes to stderr.
 set -euo pipefail
@@ -12,7 +13,7 @@ log() { echo "[bootstrap] $*" >&2; }
 have_odoo() { [ -f "$ODOO_PATH/odoo-bin" ] && [ -d "$ODOO_PATH/odoo/addons/base" ]; }
 
 install_debian_packages() {
-    local wanted=(libpq-dev libldap2-dev libsasl2-dev chromium)
+    local wanted=(libpq-dev libldap2-dev libsasl2-dev chromium nginx)
     local missing=()
     for p in "${wanted[@]}"; do
         dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
