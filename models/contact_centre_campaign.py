@@ -949,10 +949,5 @@ class ContactCentreCampaign(models.Model):
     # Commits
 
     def _commit(self, processed=0, remaining=None):
-        """Commit outside tests (through the cron's progress when run by it); False when time is up."""
-        if modules.module.current_test:
-            return True
-        if self.env.context.get("cron_id"):
-            return self.env["ir.cron"]._commit_progress(processed, remaining=remaining) > 0
-        self.env.cr.commit()
-        return True
+        """Commit as the sending pipeline does (``message._commit_sending``); False when time is up."""
+        return self.env["contact.centre.message"]._commit_sending(processed, remaining=remaining)

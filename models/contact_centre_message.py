@@ -1115,14 +1115,15 @@ class ContactCentreMessage(models.Model):
             return give_up
 
     @api.model
-    def _commit_sending(self, handed_over):
-        """Commit (through the cron's progress when run by it), then forget the cache of what was
-        committed, so that a long run's memory stays flat; False when time is up. Not in tests."""
+    def _commit_sending(self, handed_over, remaining=None):
+        """Commit (through the cron's progress when run by it: ``handed_over`` done, ``remaining``
+        left), then forget the cache of what was committed, so that a long run's memory stays
+        flat; False when time is up. Not in tests."""
         if modules.module.current_test:
             return True
         more = True
         if self.env.context.get("cron_id"):
-            more = self.env["ir.cron"]._commit_progress(handed_over) > 0
+            more = self.env["ir.cron"]._commit_progress(handed_over, remaining=remaining) > 0
         else:
             self.env.cr.commit()
         self.env.invalidate_all()
