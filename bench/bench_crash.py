@@ -23,7 +23,8 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
-from common import addons_path, create_database, drop_database, free_port, odoo_command, sql, start_simulator  # noqa: E402
+import common  # noqa: E402
+from common import addons_path, create_database, drop_database, free_port, sql, start_simulator  # noqa: E402
 
 from tools.simulator.control import configure  # noqa: E402
 
@@ -33,32 +34,8 @@ MAX_IN_FLIGHT = 100  # contact_centre.max_in_flight, the default
 
 def start_odoo(db, paths, port):
     """Odoo as production runs it, in its own process group (killed whole, as a host dies)."""
-    command = odoo_command(
-        db,
-        paths,
-        "--http-port",
-        str(port),
-        "--gevent-port",
-        str(free_port()),
-        "--http-interface",
-        "127.0.0.1",
-        "--workers",
-        "2",
-        "--max-cron-threads",
-        "1",
-        "--log-level=warn",
-    )
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if requests.get(f"{url}/web/health", timeout=2).status_code == 200:
-                return process
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise SystemExit("Odoo did not start")
+    process, _url = common.start_odoo(db, paths, port, "--workers", "2", "--max-cron-threads", "1", process_group=True)
+    return process
 
 
 def kill(process):

@@ -50,7 +50,9 @@ def drop_database(db):
     subprocess.run(["dropdb", "--if-exists", db], check=False)
 
 
-def start_odoo(db, paths, port, *args):
+def start_odoo(db, paths, port, *args, process_group=False):
+    """Odoo serving ``db`` on ``port``; with ``process_group``, in a group of its own, so that
+    ``os.killpg`` kills it whole (master and workers), as a host dies."""
     process = subprocess.Popen(
         odoo_command(
             db,
@@ -65,6 +67,7 @@ def start_odoo(db, paths, port, *args):
             *args,
         ),
         stdout=subprocess.DEVNULL,
+        start_new_session=process_group,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
