@@ -8,7 +8,7 @@ from unittest.mock import patch
 
 from odoo import fields, sql_db
 from odoo.exceptions import AccessError
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 
 from ..models.contact_centre_message import CLAIM_LOCK_SPACE
 from ..tools.providers import StatusUpdate
@@ -142,6 +142,25 @@ class TestUnconfirmed(SimulatorMixin, ContactCentreData, HttpCase):
             self.assertTrue(message.unconfirmed_since)
         finally:
             other.close()
+
+    def test_another_companys_supervisor_cannot_decide(self):
+        """A supervisor of company B, over RPC, on company A's unconfirmed message: refused, untouched."""
+        company_b = self.env["res.company"].create({"name": "Company B"})
+        supervisor_b = new_test_user(
+            self.env,
+            "cc_unconfirmed_supervisor_b",
+            groups="contact_centre.group_contact_centre_supervisor",
+            company_id=company_b.id,
+            company_ids=[company_b.id],
+        )
+        message = self.thread()._send_message(text="Company A's doubt")
+        message._claim(DEAD_RUN)
+        self.Message._settle_abandoned_claims()
+        for action in ("action_mark_not_sent", "action_resend_unconfirmed"):
+            with self.assertRaises(AccessError):
+                getattr(message.with_user(supervisor_b), action)()
+        self.assertEqual((message.status, message.send_claimed_at != False), ("queued", True))  # noqa: E712
+        self.assertTrue(message.unconfirmed_since)
 
     def test_supervisor_decides_agents_cannot(self):
         first, second = (self.thread()._send_message(text=f"Doubt {i}") for i in (1, 2))
