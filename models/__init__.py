@@ -20,6 +20,7 @@ from . import contact_centre_script
 from . import whatsapp_chatbot
 from . import whatsapp_chatbot_step
 from . import whatsapp_chatbot_step_option
+from . import whatsapp_chatbot_step_flow_field
 from . import whatsapp_chatbot_session
 from . import contact_centre_automation
 from . import contact_centre_webhook_event

@@ -14,8 +14,10 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, mute_logger
 from odoo.tools.misc import _format_time_ago
 
+from ..tools.batch_cache import batch_cache
 from ..tools.errors import explain
 from ..tools.fetch import media_limit
+from ..tools.interactive import flow_answers_text, flow_token_of, new_flow_token
 from ..tools.providers import (
     RECIPIENT,
     UNKNOWN,
@@ -288,6 +290,13 @@ class ContactCentreMessage(models.Model):
     )
     attachment_ids = fields.Many2many("ir.attachment", string="Attachments")
     interactive_payload = fields.Json("Interactive Payload", readonly=True)
+    flow_token = fields.Char(
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="WhatsApp Flows: the token a flow message was sent with, or that the customer's answers brought "
+        "back; it links the answers to the flow message (in the same conversation only).",
+    )
     details = fields.Json(
         readonly=True,
         help="What the message carried besides text: location, shared contacts, order, ad referral, "
@@ -372,6 +381,14 @@ class ContactCentreMessage(models.Model):
                 message.error_explanation = f"{explanation.what} {explanation.todo}"
             else:
                 message.error_explanation = False
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # A flow message's token, kept in a column of its own: the customer's answers are found by it.
+        for vals in vals_list:
+            if vals.get("interactive_payload") and not vals.get("flow_token"):
+                vals["flow_token"] = flow_token_of(vals["interactive_payload"]) or False
+        return super().create(vals_list)
 
     @api.model
     def _pricing_summaries(self, field_name, ids):
@@ -481,11 +498,23 @@ class ContactCentreMessage(models.Model):
                         changed |= handler(config, event) or self.browse()
                 except psycopg2.extensions.TransactionRollbackError:
                     raise  # a conflict with a concurrent run: the whole batch is taken again
+                except psycopg2.errors.UniqueViolation as error:
+                    lookups.undo()
+                    if kind == "InboundMessage" and self._is_duplicate_inbound(error):
+                        _logger.info("Duplicate inbound message %s ignored", event.provider_message_id)
+                        continue
+                    _logger.exception("Webhook event %s could not be ingested", kind)
+                    failures[index].append((position, event, error))
                 except Exception as error:  # noqa: BLE001 - kept with its error for a retry; its neighbours go through
                     _logger.exception("Webhook event %s could not be ingested", kind)
                     failures[index].append((position, event, error))
                     lookups.undo()
         return changed
+
+    def _is_duplicate_inbound(self, error):
+        """Whether ``error`` is the unique index on the provider's message id refusing a message
+        stored meanwhile by another transaction (see ``_ingest_inbound``)."""
+        return error.diag.constraint_name == f"{self._table}_external_message_config_uniq"
 
     @api.model
     def _ingest_inbound_event(self, config, event):
@@ -699,20 +728,44 @@ class ContactCentreMessage(models.Model):
                 or self._find_by_external_id(config, event.reply_to_provider_id).id
             ),
             "interactive_payload": self._interactive_payload(event),
+            **self._flow_reply_values(thread, event),
             "details": self._inbound_details(event),
             config._message_config_field(): config.id,
         }
-        try:
-            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+        if stored is False:
+            # Looked up by the batch: a message another transaction stores meanwhile makes the
+            # insert fail on the index, and the batch takes the event as a duplicate
+            # (``_ingest_in_order``): no savepoint of its own, two queries less per message.
+            with mute_logger("odoo.sql_db"):
                 message = self.create(values)
-        except psycopg2.errors.UniqueViolation:
-            _logger.info("Duplicate inbound message %s from %s ignored", event.provider_message_id, provider)
-            return self.browse()
+        else:
+            try:
+                with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                    message = self.create(values)
+            except psycopg2.errors.UniqueViolation:
+                _logger.info("Duplicate inbound message %s from %s ignored", event.provider_message_id, provider)
+                return self.browse()
         lookups.stored(config, event.provider_message_id, message.id)
         message._store_inbound_media(config, event)
         if not event.from_history:  # synchronised history: already answered, opens no window
             thread._register_inbound(message, config)
         return message
+
+    def _flow_reply_values(self, thread, event):
+        """A Flow's answers (``nfm_reply``): shown as ``Label: value`` lines, linked to the flow message
+        of the same conversation sent with the same token; a token of another conversation links nothing."""
+        if event.flow_response is None and not event.flow_token:
+            return {}
+        values = {"body_text": flow_answers_text(event.flow_response) or event.text}
+        if event.flow_token:
+            values["flow_token"] = event.flow_token
+            asked = self.search(
+                [("flow_token", "=", event.flow_token), ("thread_id", "=", thread.id), ("direction", "=", "outbound")],
+                limit=1,
+            )
+            if asked:
+                values["parent_message_id"] = asked.id
+        return values
 
     @staticmethod
     def _interactive_payload(event):
@@ -951,9 +1004,19 @@ class ContactCentreMessage(models.Model):
         if media and media.get("id"):  # uploaded by the composer (thread._send_message)
             outbound.media_type, outbound.media_id = media["type"], media["id"]
             outbound.filename = media.get("filename")
+        elif media and media.get("url") and self.channel == "sms":  # an MMS: the provider downloads the file
+            outbound.media_type, outbound.media_url = media["type"], media["url"]
+            outbound.filename = media.get("filename")
         if self.channel == "whatsapp" and self.template_id:
-            # Every component: header text or media, body variables, URL suffixes, offer code.
-            outbound.template = self.template_id._meta_template_message(self.template_values or {}, config)
+            if self.template_id._has_flow_button() and not self.flow_token:
+                # A token of its own, given here rather than at creation (campaign messages are
+                # inserted in bulk): the claim's commit stores it before the message leaves, so the
+                # customer's answers (nfm_reply) find this message by it.
+                self.sudo().flow_token = new_flow_token()
+            # Every component: header text or media, body variables, URL suffixes, offer code, flow token.
+            outbound.template = self.template_id._meta_template_message(
+                self.template_values or {}, config, flow_token=self.flow_token or None
+            )
             outbound.text = None
         return outbound
 
@@ -1401,7 +1464,12 @@ class ContactCentreMessage(models.Model):
             row["attachments"] = [attachments[attachment_id] for attachment_id in row.pop("attachment_ids")]
             if message.template_id and message.channel == "whatsapp":
                 # The template's header, footer and buttons around its text.
-                row["template_parts"] = message.template_id._inbox_parts(message.template_values)
+                row["template_parts"] = parts = message.template_id._inbox_parts(message.template_values)
+                if parts.get("media") == "image":  # the header image itself, as the customer sees it
+                    template = message.template_id
+                    parts["image_url"] = template.header_media_url or (
+                        f"/web/image/contact.centre.template/{template.id}/header_sample"
+                    )
         return rows
 
     @api.model

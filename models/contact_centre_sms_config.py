@@ -1,10 +1,16 @@
 import secrets
 
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 from ..tools.providers import health
 
 ADMIN_GROUP = "contact_centre.group_contact_centre_admin"
+
+# Providers whose API sends MMS (Twilio: MediaUrl; Infobip: the MMS API); a custom gateway does
+# when its body template passes the file's public URL on.
+MMS_PROVIDERS = ("twilio", "infobip")
+MEDIA_URL_PLACEHOLDER = "{{media_url}}"
 
 DEFAULT_BASE_URLS = {
     "twilio": "https://api.twilio.com",
@@ -61,7 +67,8 @@ class ContactCentreSmsConfig(models.Model):
         "Body Template",
         groups=ADMIN_GROUP,
         default='{"to": "{{to}}", "from": "{{sender}}", "text": "{{text}}", "reference": "{{client_ref}}"}',
-        help="JSON body; {{to}}, {{sender}}, {{text}} and {{client_ref}} are replaced (JSON-escaped).",
+        help="JSON body; {{to}}, {{sender}}, {{text}}, {{client_ref}} and {{media_url}} (the public URL of an "
+        "MMS's file) are replaced (JSON-escaped).",
     )
     custom_message_id_path = fields.Char(
         "Message ID Path",
@@ -75,6 +82,34 @@ class ContactCentreSmsConfig(models.Model):
         "header goes with it). Test Connection calls it.",
     )
     webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url", groups=ADMIN_GROUP)
+    mms_enabled = fields.Boolean(
+        "Send MMS",
+        compute="_compute_mms_enabled",
+        store=True,
+        readonly=False,
+        tracking=True,
+        help="Agents may attach an image, a video, audio or a PDF to an SMS, sent as an MMS (Twilio, Infobip; a "
+        "custom gateway whose body template passes {{media_url}}). The provider downloads the file from a "
+        "public link of this database (its Base URL must be reachable from the internet). MMS is mostly "
+        "offered on US and Canadian numbers: check that your numbers send it.",
+    )
+
+    @api.constrains("mms_enabled", "provider", "custom_body_template")
+    def _check_mms_gateway(self):
+        for config in self:
+            if config.mms_enabled and not config._mms_capable():
+                raise ValidationError(
+                    self.env._(
+                        "%(name)s cannot send MMS: put {{media_url}} in the gateway's body template where the "
+                        "gateway takes the file's URL, or turn Send MMS off.",
+                        name=config.display_name,
+                    )
+                )
+
+    @api.depends("provider")
+    def _compute_mms_enabled(self):
+        for config in self:
+            config.mms_enabled = config.provider in MMS_PROVIDERS
 
     @api.depends("provider")
     def _compute_api_base_url(self):
@@ -194,6 +229,25 @@ class ContactCentreSmsConfig(models.Model):
 
     def _message_config_field(self):
         return "sms_config_id"
+
+    # MMS
+
+    def _mms_capable(self):
+        """Whether this provider can send a file at all (``mms_enabled`` says whether it may)."""
+        self.ensure_one()
+        if self.provider in MMS_PROVIDERS:
+            return True
+        return self.provider == "custom" and MEDIA_URL_PLACEHOLDER in (self.sudo().custom_body_template or "")
+
+    def _mms_refusal(self):
+        """Why a file cannot go by SMS through this provider, or None."""
+        self.ensure_one()
+        if self.mms_enabled and self._mms_capable():
+            return None
+        return self.env._(
+            "%(name)s does not send MMS: a file cannot go by SMS. Send the text alone, or write on WhatsApp.",
+            name=self.display_name,
+        )
 
     def _status_callback_url(self):
         return self.sudo().webhook_url or None

@@ -161,6 +161,9 @@ class ContactCentreTemplate(models.Model):
         "button_ids.url",
         "button_ids.phone_number",
         "button_ids.example",
+        "button_ids.meta_flow_id",
+        "button_ids.navigate_screen",
+        "button_ids.whatsapp_flow_id.status",
         "variable_ids.sample_value",
         "variable_ids.fixed_value",
     )
@@ -409,9 +412,15 @@ class ContactCentreTemplate(models.Model):
 
     # Sending
 
-    def _meta_template_message(self, values, config):
+    def _has_flow_button(self):
+        """Whether the template opens a WhatsApp Flow: each message sent of it needs a token of its own."""
+        self.ensure_one()
+        return self.channel == "whatsapp" and "FLOW" in self.button_ids.mapped("button_type")
+
+    def _meta_template_message(self, values, config, flow_token=None):
         """The ``TemplateMessage`` sending this template with ``values`` through ``config``: every
-        component (header text or media, body variables, URL suffixes, offer code)."""
+        component (header text or media, body variables, URL suffixes, offer code, the flow token of
+        a flow button)."""
         self.ensure_one()
         header_format, header_text, body, _footer, buttons = self._meta_structure()
         if self.category == "AUTHENTICATION":
@@ -420,19 +429,27 @@ class ContactCentreTemplate(models.Model):
                 raise UserError(self.env._("The verification code of %(name)s is missing.", name=self.display_name))
             components = authentication_components(code)
             return TemplateMessage(self.meta_template_name, self.language, components)
-        self._check_sending_values(values)
+        self._check_sending_values(values, (header_format, header_text, body, _footer, buttons))
         media = self._header_media(config) if header_format in MEDIA_FORMATS else None
         components = send_components(
-            header_format, header_text, body, buttons, values, media, named=self.parameter_format == "named"
+            header_format,
+            header_text,
+            body,
+            buttons,
+            values,
+            media,
+            named=self.parameter_format == "named",
+            flow_token=flow_token,
         )
         return TemplateMessage(self.meta_template_name, self.language, components)
 
-    def _check_sending_values(self, values):
-        """A ``UserError`` naming the values a WhatsApp template is sent without (Meta refuses it)."""
+    def _check_sending_values(self, values, structure=None):
+        """A ``UserError`` naming the values a WhatsApp template is sent without (Meta refuses it);
+        ``structure``: its ``_meta_structure()`` when the caller has it already."""
         self.ensure_one()
         if self.channel != "whatsapp" or self.category == "AUTHENTICATION":
             return
-        header_format, header_text, body, _footer, buttons = self._meta_structure()
+        header_format, header_text, body, _footer, buttons = structure or self._meta_structure()
         missing = missing_values(header_format, header_text, body, buttons, values)
         if missing:
             labels = self._variable_labels()
@@ -591,8 +608,17 @@ class ContactCentreTemplate(models.Model):
 
     @api.model
     def _values_from_meta(self, config, item, now):
-        """A new template of ``config`` for one made in WhatsApp Manager."""
+        """A new template of ``config`` for one made in WhatsApp Manager (a flow button is linked to
+        the account's flow of that id when it is synchronised)."""
         keys = template_keys(item.header_format, item.header_text, item.body, item.buttons)
+        flow_ids = {button.flow_id for button in item.buttons if button.type == "FLOW" and button.flow_id}
+        flows = {}
+        if flow_ids:
+            found = self.env["contact.centre.whatsapp.flow"].search(
+                [("config_id.account_id", "=", config.account_id), ("flow_id", "in", list(flow_ids))]
+            )
+            for flow in found.sorted(lambda f: f.config_id == config):  # the number's own flow last: it wins
+                flows[flow.flow_id] = flow.id
         return {
             "name": item.name,
             "channel": "whatsapp",
@@ -620,6 +646,9 @@ class ContactCentreTemplate(models.Model):
                         "url": button.url or False,
                         "phone_number": button.phone_number or False,
                         "example": button.example if button.type == "COPY_CODE" else False,
+                        "whatsapp_flow_id": flows.get(button.flow_id, False) if button.type == "FLOW" else False,
+                        "meta_flow_id": button.flow_id or False,
+                        "navigate_screen": button.navigate_screen or False,
                     }
                 )
                 for index, button in enumerate(item.buttons)

@@ -1,10 +1,18 @@
+import base64
+import binascii
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
+from odoo.tools import SQL
 
+from ..tools.batch_cache import batch_cached
+from ..tools.providers import media as outbound_media
+from ..tools.providers import mms
+from ..tools.providers.receipts import send_read_receipts_later
 from ..tools.rendering import MissingTemplateValues, render
 from ..tools.segments import sms_info
 from .contact_centre_contact import CHANNELS, WHATSAPP_WINDOW
@@ -15,6 +23,8 @@ INBOX_PAGE = 40
 # Bus subchannels of a company (see ir.websocket): its agents, its supervisors.
 INBOX_AGENTS = "contact_centre_agents"
 INBOX_SUPERVISORS = "contact_centre_supervisors"
+# WhatsApp shows "typing..." for 25 s: one indicator per conversation every 20 s at most.
+TYPING_INTERVAL = timedelta(seconds=20)
 INBOX_CONVERSATION_FIELDS = [
     "contact_id",
     "channel",
@@ -64,6 +74,9 @@ class ContactCentreThread(models.Model):
     resolved_date = fields.Datetime("Last Resolved On", help="Kept when the conversation reopens.")
     pricing_summary = fields.Char(
         "Provider Charges", compute="_compute_pricing_summary", help="Messages by the provider's pricing category."
+    )
+    typing_sent_at = fields.Datetime(
+        "Typing Indicator Sent", readonly=True, copy=False, help="When WhatsApp was last told an agent is typing here."
     )
     read_receipt_message_id = fields.Integer(
         "Last Message Marked Read",
@@ -214,6 +227,10 @@ class ContactCentreThread(models.Model):
                 "campaigns": [[campaign.id, campaign.name] for campaign in contact.campaign_ids],
             },
             "templates": self._inbox_templates(),
+            "attachment": self._inbox_attachment_rules(),
+            # Typing shows the customer "typing..." and marks their message read: with read receipts only.
+            "typing_indicator": self.channel == "whatsapp"
+            and bool(self.env["ir.config_parameter"].sudo().get_param("contact_centre.whatsapp_read_receipts")),
             "scripts": [
                 {"id": script.id, "name": script.name, "text": script.content_text}
                 for script in self.suggested_script_ids
@@ -269,12 +286,105 @@ class ContactCentreThread(models.Model):
             "sms_max_segments": info and self._sms_max_segments(),
         }
 
-    def inbox_send(self, text=None, template_id=None, values=None):
-        """Send the agent's reply: free text, or a template with the values the agent filled."""
+    def inbox_send(self, text=None, template_id=None, values=None, attachment=None):
+        """Send the agent's reply: free text (with a file: ``attachment`` = ``{"name", "data"}``, its
+        bytes in base64), or a template with the values the agent filled."""
         self.ensure_one()
+        self.check_access("read")  # before anything is read, checked or uploaded
         template = self.env["contact.centre.template"].browse(template_id)
-        message = self._send_message(text=text, template=template, template_values=values)
+        media = None
+        if attachment:
+            if template:
+                raise UserError(self.env._("A template cannot carry a file: remove the file or the template."))
+            media = self._prepare_outbound_media(
+                self._decoded_attachment(attachment), attachment.get("name") or "file", caption=text
+            )
+        message = self._send_message(text=text, template=template, template_values=values, media=media)
         return message._inbox_rows()[0]
+
+    def _decoded_attachment(self, attachment):
+        try:
+            return base64.b64decode(attachment.get("data") or "", validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise UserError(
+                self.env._(
+                    "The file %(name)s did not arrive whole: attach it again.", name=attachment.get("name") or ""
+                )
+            ) from error
+
+    def _inbox_attachment_rules(self):
+        """What the inbox lets an agent attach here, checked in the browser before the upload (the
+        server checks again): ``{"allowed", "reason", "limits": {MIME type: most bytes}}``."""
+        if self.channel == "whatsapp":
+            limits = {
+                mime_type: outbound_media.WHATSAPP_MEDIA_LIMITS[kind]
+                for kind, types in outbound_media.OUTBOUND_MEDIA_TYPES.items()
+                for mime_type in types
+            }
+            return {"allowed": True, "reason": False, "limits": limits}
+        config = self._sending_config()
+        refusal = config._mms_refusal() if config else self.env._("No SMS provider is configured.")
+        return {"allowed": not refusal, "reason": refusal or False, "limits": {} if refusal else mms.accepted_types()}
+
+    def inbox_typing(self):
+        """The agent is typing a reply: on WhatsApp, inside the window, the customer sees "typing..."
+        (Meta's typing indicator, sent with a read receipt of their latest message). At most once per
+        ``TYPING_INTERVAL`` per conversation, whoever types (the claim is one statement); only where
+        read receipts are on (*Settings > Send WhatsApp Read Receipts*: the indicator marks read).
+        Sent after the commit, off the request. True when an indicator goes out."""
+        self.ensure_one()
+        self.check_access("read")
+        params = self.env["ir.config_parameter"].sudo()
+        window_open = self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
+        if (
+            self.channel != "whatsapp"
+            or not window_open
+            or not params.get_param("contact_centre.whatsapp_read_receipts")
+        ):
+            return False
+        latest = self._latest_meta_inbound()
+        config = latest.whatsapp_config_id
+        if not latest or not config.active or not self._claim_typing():
+            return False
+        provider, wamid = config._get_provider(), latest.external_message_id
+        self.env.cr.postcommit.add(lambda: send_read_receipts_later([(provider, wamid)], typing=True))
+        return True
+
+    def _latest_meta_inbound(self):
+        """The customer's latest WhatsApp message received through Meta here (what a read receipt names)."""
+        return (
+            self.env["contact.centre.message"]
+            .sudo()
+            .search(
+                [
+                    ("thread_id", "=", self.id),
+                    ("direction", "=", "inbound"),
+                    ("provider", "=", "meta"),
+                    ("external_message_id", "!=", False),
+                    ("whatsapp_config_id", "!=", False),
+                ],
+                order="message_timestamp DESC, id DESC",
+                limit=1,
+            )
+        )
+
+    def _claim_typing(self):
+        """Take this conversation's turn to send a typing indicator: True unless one went out less
+        than ``TYPING_INTERVAL`` ago (two agents, two tabs or two workers: one wins)."""
+        self.flush_recordset(["typing_sent_at"])
+        now = fields.Datetime.now()
+        rows = self.env.execute_query(
+            SQL(
+                """UPDATE contact_centre_thread SET typing_sent_at = %(now)s
+                    WHERE id = %(id)s AND (typing_sent_at IS NULL OR typing_sent_at <= %(since)s)
+                RETURNING id""",
+                now=now,
+                id=self.id,
+                since=now - TYPING_INTERVAL,
+            )
+        )
+        self.invalidate_recordset(["typing_sent_at"])
+        return bool(rows)
 
     # Inbound
 
@@ -474,9 +584,9 @@ class ContactCentreThread(models.Model):
 
         Refuses what the provider would refuse or the contact did not agree to (``_sending_refusal``)
         and empty free text; a template is sent with its fixed variables as the template sets them.
-        ``media`` (WhatsApp): a file already uploaded to the provider, ``{"type", "id", "filename",
-        "mime_type", "content"}`` (``whatsapp.config._upload_outbound_media`` and the file's bytes),
-        sent with ``text`` as its caption.
+        ``media``: a file made ready by ``_prepare_outbound_media``, ``{"type", "id" (WhatsApp: the
+        upload's), "filename", "mime_type", "content"}``, sent with ``text`` as its caption (an MMS
+        by SMS).
         """
         self.ensure_one()
         self.check_access("read")
@@ -538,10 +648,67 @@ class ContactCentreThread(models.Model):
             self._take_on_reply()
         return message
 
+    def _prepare_outbound_media(self, content, filename, caption=None):
+        """A file an agent sends here (the composer's and the inbox's), checked and made ready to
+        leave: on WhatsApp against Meta's types and sizes, then uploaded to Meta (sent by its id); by
+        SMS, as an MMS where the provider sends them, against MMS's (the provider downloads it from
+        a public link made with the message). A refusal is a ``UserError`` saying why: nothing is
+        uploaded, and nothing written, for a message that could not leave."""
+        self.ensure_one()
+        self.check_access("read")
+        if not content:
+            raise UserError(self.env._("%(name)s is empty.", name=filename))
+        config = self._sending_config()
+        refusal = self._sending_refusal(config, text=caption)
+        if refusal:
+            raise UserError(refusal)
+        if self.channel == "whatsapp":
+            media = config._upload_outbound_media(content, filename, caption=(caption or "").strip())
+        else:
+            media = self._checked_mms_media(config, content, filename)
+        return {**media, "content": content}
+
+    def _checked_mms_media(self, config, content, filename):
+        """``{"type", "filename", "mime_type"}`` of a file for an MMS through ``config``, or a ``UserError``."""
+        refusal = config._mms_refusal()
+        if refusal:
+            raise UserError(refusal)
+        mime_type = self.env["contact.centre.whatsapp.config"]._outbound_mime_type(content, filename)
+        try:
+            kind = mms.check_mms_media(mime_type, len(content or b""))
+        except outbound_media.MediaRefused as error:
+            if error.reason == outbound_media.SIZE:
+                text = self.env._(
+                    "%(name)s is too large for an MMS: at most %(limit)s MB.",
+                    name=filename,
+                    limit=error.limit // (1 << 20),
+                )
+            elif error.reason == outbound_media.EMPTY:
+                text = self.env._("%(name)s is empty.", name=filename)
+            else:
+                text = self.env._(
+                    "An MMS does not carry %(name)s (%(type)s). Send an image (JPEG, PNG, GIF), a video (MP4, 3GP), "
+                    "audio (MP3, M4A, AMR, AAC, OGG), a PDF or a contact card.",
+                    name=filename,
+                    type=mime_type,
+                )
+            raise UserError(text) from error
+        return {"type": kind, "filename": filename, "mime_type": mime_type}
+
+    @api.model
+    def _public_media_url(self, attachment):
+        """The link an SMS provider downloads an MMS's file from, without a session: the file's
+        access token, as Odoo's mail links attachments (``/web/content/<id>?access_token=``), on the
+        database's Base URL (``web.base.url``)."""
+        token = attachment.sudo().generate_access_token()[0]
+        name = quote(attachment.name or "file", safe="")
+        return f"{attachment.get_base_url()}/web/content/{attachment.id}/{name}?access_token={token}"
+
     @api.model
     def _attach_outbound_media(self, message, media):
         """Keep what an outbound media message sends: the provider's media id (in ``details``: a
-        retry sends the same upload) and the file itself, shown in the conversation."""
+        retry sends the same upload) or, for an MMS, the file's public link, and the file itself,
+        shown in the conversation."""
         kept = {key: media[key] for key in ("type", "id", "filename", "mime_type") if media.get(key)}
         attachment = (
             self.env["ir.attachment"]
@@ -557,6 +724,8 @@ class ContactCentreThread(models.Model):
                 }
             )
         )
+        if message.channel == "sms":
+            kept["url"] = self._public_media_url(attachment)
         details = {**(message.details or {}), "media": kept}
         message.sudo().write({"details": details, "attachment_ids": [fields.Command.set(attachment.ids)]})
 

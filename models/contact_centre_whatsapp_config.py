@@ -410,6 +410,10 @@ class ContactCentreWhatsappConfig(models.Model):
         """The Sync Templates button: every template of the number's WhatsApp Business Account."""
         return self.env["contact.centre.template"]._action_sync_meta(self)
 
+    def action_sync_flows(self):
+        """The Sync Flows button (administrators): the WhatsApp Flows of the number's business account."""
+        return self.env["contact.centre.whatsapp.flow"]._action_sync(self)
+
     def _normalize_phone_vals(self, vals):
         if vals.get("display_phone_number"):
             vals["display_phone_number"] = self._normalize_display_phone_number(vals["display_phone_number"])

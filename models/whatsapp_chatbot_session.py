@@ -1,6 +1,14 @@
 from odoo import api, fields, models
 
-from ..tools.interactive import MAX_ROW_TITLE, InteractiveError, build_buttons, build_list
+from ..tools.batch_cache import in_batch
+from ..tools.interactive import (
+    MAX_ROW_TITLE,
+    InteractiveError,
+    build_buttons,
+    build_list,
+    flow_answers,
+    flow_parameters,
+)
 from ..tools.keywords import normalize
 
 
@@ -56,7 +64,35 @@ class WhatsappChatbotSession(models.Model):
                 return self._send_step(step)
             self.answers = {**(self.answers or {}), step.name or str(step.id): option.name}
             return self._run_from(option.next_step_id or self._next_step(step))
+        if step.step_type == "flow":
+            if not self._is_flow_reply(step, message):
+                return self._send_step(step)  # anything but the flow's answers: the flow again
+            self._capture_flow_answers(step, message)
         return self._run_from(self._next_step(step))
+
+    @staticmethod
+    def _is_flow_reply(step, message):
+        """Whether ``message`` is the customer's answers to ``step``'s flow: linked by its token to a
+        flow message of this conversation (``contact.centre.message._flow_reply_values``) of that flow."""
+        asked = message.parent_message_id
+        return bool(
+            message.flow_token
+            and asked.flow_token == message.flow_token
+            and asked.thread_id == message.thread_id
+            and flow_parameters(asked.interactive_payload).get("flow_id") == step.flow_id.flow_id
+        )
+
+    def _capture_flow_answers(self, step, message):
+        """The flow's answers into the contact fields the step maps them to, and into the session's answers."""
+        answers = flow_answers((message.interactive_payload or {}).get("flow_response"))
+        values = {}
+        for mapping in step.flow_field_ids:
+            value = answers.get(mapping.answer_key)
+            if value not in (None, "", [], False):
+                values[mapping.contact_field] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        if values:
+            self.contact_id.sudo().write(values)
+        self.answers = {**(self.answers or {}), **answers}
 
     @staticmethod
     def _match_option(step, message):
@@ -82,8 +118,8 @@ class WhatsappChatbotSession(models.Model):
         """Say each step from ``step`` on until one waits for an answer or the run ends."""
         while step:
             self.step_id = step
-            self._send_step(step)
-            if step.step_type in ("question", "capture"):
+            sent = self._send_step(step)
+            if step.step_type in ("question", "capture") or (step.step_type == "flow" and sent.flow_token):
                 return
             if step.step_type == "handover":
                 self.state = "handed_over"
@@ -96,6 +132,8 @@ class WhatsappChatbotSession(models.Model):
 
     def _send_step(self, step):
         thread = self.thread_id
+        if step.step_type == "flow":
+            return self._send_flow_step(step)
         if step.step_type != "question":
             return thread._send_automated(text=step.message)
         interactive = (
@@ -108,6 +146,21 @@ class WhatsappChatbotSession(models.Model):
             return thread._send_automated(text=step.message, interactive=interactive)
         lines = [step.message] + [f"{index}. {option.name}" for index, option in enumerate(step.option_ids, start=1)]
         return thread._send_automated(text="\n".join(lines))
+
+    def _send_flow_step(self, step):
+        """The step's flow, on WhatsApp inside the window through a number of the flow's business
+        account; else its text alone (the bot then goes on without waiting)."""
+        thread = self.thread_id
+        config = thread._sending_config() if thread.channel == "whatsapp" else None
+        window_open = thread.whatsapp_window_end and thread.whatsapp_window_end > fields.Datetime.now()
+        if config and window_open and step.flow_id.config_id.account_id == config.account_id:
+            try:
+                payload = step.flow_id._interactive_payload(step.message, cta=step.flow_cta)
+            except InteractiveError:
+                payload = None
+            if payload:
+                return thread._send_automated(text=step.message, interactive=payload)
+        return thread._send_automated(text=step.message)
 
     @staticmethod
     def _interactive(step):

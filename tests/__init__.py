@@ -19,3 +19,5 @@ from . import test_templates
 from . import test_composer_media
 from . import test_ingestion_batch
 from . import test_interactive
+from . import test_flows
+from . import test_inbox_media

@@ -326,7 +326,13 @@ class TestTemplateLifecycle(SimulatorMixin, ContactCentreData, HttpCase):
         self.assertEqual(message.status, "sent", message.error_message)
         self.assertEqual(
             message.with_user(self.admin)._inbox_rows()[0]["template_parts"],
-            {"header": None, "media": "image", "footer": "Reply STOP to opt out", "buttons": ["↗ Track", "↩ Thanks"]},
+            {
+                "header": None,
+                "media": "image",
+                "image_url": "https://cdn.shop.example/parcel.png",
+                "footer": "Reply STOP to opt out",
+                "buttons": ["↗ Track", "↩ Thanks"],
+            },
         )
         [sent] = sent_messages(self.simulator_url)
         self.assertEqual(
@@ -465,3 +471,33 @@ class TestTemplateTour(SimulatorMixin, ContactCentreData, HttpCase):
                 }
             ],
         )
+        self.send_it_from_the_inbox(template)
+
+    def send_it_from_the_inbox(self, template):
+        """An agent sends the approved template to a customer outside the 24 h window; the thread
+        shows its header image, body and button, and Meta receives every component."""
+        self.agent.cc_available = False
+        contact = self.env["contact.centre.contact"].create(
+            {"name": "Noor", "whatsapp_number": "+32470555301", "assigned_agent_id": self.agent.id}
+        )
+        thread = self.env["contact.centre.thread"]._get_or_create(contact, "whatsapp")
+        three_days_ago = fields.Datetime.subtract(fields.Datetime.now(), days=3)
+        thread.write(
+            {
+                "last_inbound_date": three_days_ago,
+                "last_message_date": three_days_ago,
+                "whatsapp_config_id": self.whatsapp_config.id,
+            }
+        )
+        self.start_tour("/odoo/contact-centre-inbox", "contact_centre_template_send", login="cc_agent", timeout=90)
+        sent = thread.message_ids.filtered(lambda message: message.direction == "outbound")
+        self.assertEqual((sent.template_id, sent.author_id), (template, self.agent))
+        self.assertEqual(sent.body_text, "Hello Noor, your parcel is on its way.")
+        self.env["contact.centre.message"]._send_queued()
+        self.assertEqual(sent.status, "sent")
+        [out] = [item["body"] for item in sent_messages(self.simulator_url) if item["body"].get("type") == "template"]
+        header, body, button = out["template"]["components"]
+        self.assertEqual(header["type"], "header")
+        self.assertTrue(header["parameters"][0]["image"]["id"], "the header image goes by its uploaded id")
+        self.assertEqual(body["parameters"], [{"type": "text", "text": "Noor"}])
+        self.assertEqual((button["sub_type"], button["parameters"]), ("url", [{"type": "text", "text": "T-42"}]))

@@ -2,12 +2,14 @@
 against Meta's limits before they are queued, so that an agent learns what is wrong at once
 rather than from a provider error later.
 
-``build_buttons`` and ``build_list`` return the ``interactive`` object of Meta's send request;
-``validate`` checks one (whatever built it); ``parse_options`` reads the composer's "one option
-per line" text; ``preview`` draws a payload as plain text. Errors are ``InteractiveError``.
+``build_buttons``, ``build_list`` and ``build_flow`` (a WhatsApp Flow) return the ``interactive``
+object of Meta's send request; ``validate`` checks one (whatever built it); ``parse_options`` reads
+the composer's "one option per line" text; ``preview`` draws a payload as plain text;
+``flow_answers_text`` draws a Flow's answers (``nfm_reply``). Errors are ``InteractiveError``.
 """
 
 import re
+import secrets
 
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
@@ -146,7 +148,8 @@ def build_list(body, button, sections, header=None, footer=None):
 
 def validate(payload):
     """``payload`` if WhatsApp would take it (rebuilt through the builders, so every limit is
-    checked), else ``InteractiveError``. Kinds other than ``button`` and ``list`` pass unchecked."""
+    checked), else ``InteractiveError``. Kinds other than ``button``, ``list`` and ``flow`` pass
+    unchecked; a flow's status is not in its payload (``build_flow`` checks it)."""
     if not isinstance(payload, dict):
         raise InteractiveError("An interactive message must be an object.")
     kind = payload.get("type")
@@ -164,6 +167,23 @@ def validate(payload):
         rows = [row for section in action.get("sections") or () for row in section.get("rows") or ()]
         if any(not isinstance(row, dict) or not _text(row.get("id")) for row in rows):
             raise InteractiveError("Every list option needs an id.")
+    elif kind == "flow":
+        parameters = flow_parameters(payload)
+        if action.get("name") != "flow" or parameters.get("flow_action", "navigate") != "navigate":
+            raise InteractiveError('A flow message\'s action is named "flow" and navigates to a screen.')
+        if parameters.get("flow_message_version") != FLOW_MESSAGE_VERSION:
+            raise InteractiveError(f'A flow message is of version "{FLOW_MESSAGE_VERSION}".')
+        screen_payload = parameters.get("flow_action_payload") or {}
+        build_flow(
+            body,
+            parameters.get("flow_id"),
+            parameters.get("flow_cta"),
+            screen_payload.get("screen"),
+            parameters.get("flow_token"),
+            header,
+            footer,
+            data=screen_payload.get("data"),
+        )
     return payload
 
 
@@ -229,4 +249,133 @@ def preview(payload):
             for row in section.get("rows") or ():
                 description = f" ({row['description']})" if row.get("description") else ""
                 lines.append(f"  • {row.get('title') or ''}{description}")
+    elif payload.get("type") == "flow":
+        lines.append(f"[ ▸ {flow_parameters(payload).get('flow_cta') or ''} ]")
     return "\n".join(lines)
+
+
+# WhatsApp Flows (Meta: "Sending a Flow", interactive.type "flow")
+
+MAX_FLOW_BODY = 1024
+MAX_FLOW_CTA = 20
+MAX_FLOW_TOKEN = 200
+FLOW_MESSAGE_VERSION = "3"
+# Flow statuses Meta lets a business send (a throttled flow is a published one Meta slows down)
+SENDABLE_FLOW_STATUSES = ("PUBLISHED", "THROTTLED")
+FLOW_ANSWER_KEY = re.compile(r"^screen_(?P<screen>\d+)_(?P<name>.+?)(?:_(?P<index>\d+))?$")
+# Emoji and pictographs, which Meta refuses on the flow's button (flow_cta)
+EMOJI = re.compile("[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f1e6-\U0001f1ff\U00002b00-\U00002bff\ufe0f\u200d]")
+
+
+def new_flow_token():
+    """A token for one flow message: unique and unguessable, the only link from the customer's answer
+    (``nfm_reply``, which names no flow) back to the message that asked."""
+    return secrets.token_urlsafe(24)
+
+
+def build_flow(body, flow_id, cta, screen, token, header=None, footer=None, status="PUBLISHED", data=None):
+    """A flow message: a button (``cta``) that opens the flow ``flow_id`` at ``screen``; ``token``
+    comes back with the customer's answers. ``status`` is Meta's status of the flow: only a published
+    (or throttled) flow can be sent. ``data``: optional input of the first screen (a non-empty dict)."""
+    payload = _frame("flow", body, header, footer)
+    _check_length("The body", payload["body"]["text"], MAX_FLOW_BODY)
+    flow_id, cta, screen, token = _text(flow_id), _text(cta), _text(screen), _text(token)
+    if not flow_id:
+        raise InteractiveError("Choose the flow to send.")
+    if (_text(status) or "").upper() not in SENDABLE_FLOW_STATUSES:
+        raise InteractiveError(
+            f"The flow {flow_id} is {(_text(status) or 'unknown').lower()}: only a published flow can be sent."
+        )
+    if not cta:
+        raise InteractiveError("A flow message needs the label of the button that opens the flow.")
+    _check_length("The flow button's label", cta, MAX_FLOW_CTA)
+    if EMOJI.search(cta):
+        raise InteractiveError(f"The flow button's label cannot contain emoji ({cta!r}).")
+    if not screen:
+        raise InteractiveError(
+            f"The flow {flow_id} has no first screen: enter the id of the screen it opens on (in its Flow JSON)."
+        )
+    if screen == "SUCCESS":
+        raise InteractiveError("SUCCESS is Meta's reserved end screen, not a first screen.")
+    if not token:
+        raise InteractiveError("A flow message needs a flow token.")
+    _check_length("The flow token", token, MAX_FLOW_TOKEN)
+    action_payload = {"screen": screen}
+    if data is not None:
+        if not isinstance(data, dict) or not data:
+            raise InteractiveError("The first screen's data must be a non-empty object.")
+        action_payload["data"] = data
+    payload["action"] = {
+        "name": "flow",
+        "parameters": {
+            "flow_message_version": FLOW_MESSAGE_VERSION,
+            "flow_token": token,
+            "flow_id": flow_id,
+            "flow_cta": cta,
+            "flow_action": "navigate",
+            "flow_action_payload": action_payload,
+        },
+    }
+    return payload
+
+
+def flow_parameters(payload):
+    """The ``action.parameters`` of a flow message, else an empty dict."""
+    if not isinstance(payload, dict) or payload.get("type") != "flow":
+        return {}
+    parameters = (payload.get("action") or {}).get("parameters")
+    return parameters if isinstance(parameters, dict) else {}
+
+
+def flow_token_of(payload):
+    """The flow token a message carries: the one sent in a flow message (``action.parameters``),
+    or the one a customer's answer (``{"flow_token", "flow_response"}``) brought back; else None."""
+    if not isinstance(payload, dict):
+        return None
+    token = flow_parameters(payload).get("flow_token") or payload.get("flow_token")
+    return token if isinstance(token, str) and token else None
+
+
+def flow_answers(response):
+    """The answers of a flow reply's ``response_json`` (decoded), without the flow token, in order."""
+    if not isinstance(response, dict):
+        return {}
+    return {key: value for key, value in response.items() if key != "flow_token"}
+
+
+def flow_answer_label(key):
+    """A readable label for an answer key: Meta's generated names (``screen_0_First_name_0``) lose
+    their screen and index, underscores become spaces (``First name``)."""
+    match = FLOW_ANSWER_KEY.match(key)
+    name = (match.group("name") if match else key).replace("_", " ").strip() or key
+    return name[:1].upper() + name[1:]
+
+
+def _answer_text(value):
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(_answer_text(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{flow_answer_label(str(k))}: {_answer_text(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def _answer_order(key):
+    """Meta's generated names in the order of the flow (screen, then component); named ones after,
+    by label. The order Meta sent does not survive storage (PostgreSQL's jsonb orders keys its own way)."""
+    match = FLOW_ANSWER_KEY.match(key)
+    if match:
+        return (0, int(match.group("screen")), int(match.group("index") or 0), key)
+    return (1, 0, 0, flow_answer_label(key).casefold())
+
+
+def flow_answers_text(response):
+    """A flow reply as the customer's answers, one ``Label: value`` line each (``_answer_order``);
+    the raw text when the response was not a JSON object; empty when it carried no answer."""
+    if isinstance(response, dict) and set(response) == {"response_json"}:
+        return str(response["response_json"] or "")
+    answers = flow_answers(response)
+    return "\n".join(
+        f"{flow_answer_label(key)}: {_answer_text(answers[key])}" for key in sorted(answers, key=_answer_order)
+    )

@@ -11,6 +11,9 @@
 - ``template_keys`` / ``send_components`` / ``preview_text``: what fills a template when it is sent
   (header, body, URL button suffixes, coupon code), the ``components`` of the send request, and the
   whole message as text for previews.
+- A FLOW button opens a WhatsApp Flow (``flow_id``) at its first screen (``navigate_screen``); each
+  message sent of such a template carries a flow token of its own in the button's ``action``
+  parameter (``send_components(..., flow_token=...)``), which the customer's answers bring back.
 
 Values of a template's variables are keyed: the body's placeholders as written (``"1"``, ``"2"``...),
 ``"header_1"`` for the header text's variable, ``"url_1"``/``"url_2"`` for the suffix of the first and
@@ -34,7 +37,7 @@ def _(text):
 CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
 MEDIA_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
 HEADER_FORMATS = ("NONE", "TEXT", *MEDIA_FORMATS)
-BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE")
+BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "FLOW")
 
 NAME_MAX = 512
 BODY_MAX = 1024
@@ -45,6 +48,9 @@ BUTTONS_MAX = 10
 URL_BUTTONS_MAX = 2
 PHONE_BUTTONS_MAX = 1
 COPY_CODE_BUTTONS_MAX = 1
+FLOW_BUTTONS_MAX = 1
+# Meta's status of a flow that a template may open (a throttled flow is a published one, slowed down)
+FLOW_SENDABLE_STATUSES = ("PUBLISHED", "THROTTLED")
 URL_MAX = 2000
 PHONE_MAX = 20
 COPY_CODE_MAX = 15
@@ -116,6 +122,12 @@ MESSAGES = {
     ),
     "auth_header": _("An authentication template has no header or footer: Meta writes its text."),
     "auth_buttons": _("An authentication template has exactly one button: a copy-code button for the code."),
+    "flow_missing": _("Button %(index)s opens a WhatsApp Flow: choose the flow."),
+    "flow_screen_missing": _(
+        "Button %(index)s needs the id of the screen its flow opens on, as written in the Flow JSON (e.g. WELCOME)."
+    ),
+    "flow_screen_reserved": _("Button %(index)s cannot open on SUCCESS: it is Meta's end screen, not a first screen."),
+    "flow_not_published": _("The flow of button %(index)s is %(status)s: Meta takes only a published flow."),
 }
 
 
@@ -133,13 +145,17 @@ class Issue:
 @dataclass(frozen=True)
 class Button:
     """A template button. ``example``: a URL button's sample value of ``{{1}}``, or the sample code
-    of a copy-code button; ``payload``: what a quick reply sends back when it is sent with one."""
+    of a copy-code button. A FLOW button: the Meta id of the flow it opens (``flow_id``), the screen
+    it opens on (``navigate_screen``) and, when known, Meta's status of that flow (``flow_status``)."""
 
-    type: str  # QUICK_REPLY, URL, PHONE_NUMBER, COPY_CODE
+    type: str  # QUICK_REPLY, URL, PHONE_NUMBER, COPY_CODE, FLOW
     text: str = ""
     url: str = ""
     phone_number: str = ""
     example: str = ""
+    flow_id: str = ""
+    navigate_screen: str = ""
+    flow_status: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,6 +208,11 @@ def button_keys(buttons):
         elif button.type == "COPY_CODE":
             keys.append((index, CODE_KEY))
     return keys
+
+
+def flow_button_indexes(buttons):
+    """The indexes of the FLOW buttons of a template (Meta allows one): each takes a flow token when sent."""
+    return [index for index, button in enumerate(buttons or ()) if button.type == "FLOW"]
 
 
 def template_keys(header_format, header_text, body, buttons=()):
@@ -285,8 +306,13 @@ def _validate_buttons(draft, add):
     buttons = list(draft.buttons or ())
     if len(buttons) > BUTTONS_MAX:
         add("too_many_buttons", max=BUTTONS_MAX, count=len(buttons))
-    limits = {"URL": URL_BUTTONS_MAX, "PHONE_NUMBER": PHONE_BUTTONS_MAX, "COPY_CODE": COPY_CODE_BUTTONS_MAX}
-    labels = {"URL": "URL", "PHONE_NUMBER": "phone number", "COPY_CODE": "copy-code"}
+    limits = {
+        "URL": URL_BUTTONS_MAX,
+        "PHONE_NUMBER": PHONE_BUTTONS_MAX,
+        "COPY_CODE": COPY_CODE_BUTTONS_MAX,
+        "FLOW": FLOW_BUTTONS_MAX,
+    }
+    labels = {"URL": "URL", "PHONE_NUMBER": "phone number", "COPY_CODE": "copy-code", "FLOW": "flow"}
     for kind, limit in limits.items():
         if sum(button.type == kind for button in buttons) > limit:
             add("too_many_of_type", max=limit, type=labels[kind])
@@ -307,6 +333,8 @@ def _validate_buttons(draft, add):
             _validate_code(button, add)
             if draft.category != "MARKETING":
                 add("code_not_marketing")
+        elif button.type == "FLOW":
+            _validate_flow_button(button, index, add)
     quick = [button.type == "QUICK_REPLY" for button in buttons]
     if sum(a != b for a, b in zip(quick, quick[1:], strict=False)) > 1:
         add("buttons_not_grouped")
@@ -334,6 +362,18 @@ def _validate_code(button, add):
         add("code_example_missing", max=COPY_CODE_MAX)
     elif len(code) > COPY_CODE_MAX:
         add("code_example_too_long", length=len(code), max=COPY_CODE_MAX)
+
+
+def _validate_flow_button(button, index, add):
+    if not (button.flow_id or "").strip():
+        add("flow_missing", index=index)
+    elif button.flow_status and button.flow_status.upper() not in FLOW_SENDABLE_STATUSES:
+        add("flow_not_published", index=index, status=button.flow_status.lower())
+    screen = (button.navigate_screen or "").strip()
+    if not screen:
+        add("flow_screen_missing", index=index)
+    elif screen == "SUCCESS":
+        add("flow_screen_reserved", index=index)
 
 
 def _validate_authentication(draft, add):
@@ -388,6 +428,14 @@ def _button_definition(draft, button, key):
         return {"type": "PHONE_NUMBER", "text": button.text, "phone_number": button.phone_number.replace(" ", "")}
     if button.type == "COPY_CODE":
         return {"type": "COPY_CODE", "example": button.example.strip()}
+    if button.type == "FLOW":
+        return {
+            "type": "FLOW",
+            "text": button.text,
+            "flow_id": button.flow_id.strip(),
+            "flow_action": "navigate",
+            "navigate_screen": button.navigate_screen.strip(),
+        }
     definition = {"type": "URL", "text": button.text, "url": button.url}
     if key:
         # Meta's example of a dynamic URL is the whole URL, its variable filled.
@@ -500,6 +548,9 @@ def _read_button(button):
         url=url,
         phone_number=_text(button.get("phone_number")),
         example=example,
+        # Meta gives a flow's id as a number or a string
+        flow_id=str(button.get("flow_id") or "") if kind == "FLOW" else "",
+        navigate_screen=_text(button.get("navigate_screen")) if kind == "FLOW" else "",
     )
 
 
@@ -525,10 +576,11 @@ def clean_parameter(value):
     return PARAMETER_SPACES.sub(" ", str(value)).strip()
 
 
-def send_components(header_format, header_text, body, buttons, values, header_media=None, named=False):
+def send_components(header_format, header_text, body, buttons, values, header_media=None, named=False, flow_token=None):
     """``template.components`` of the send request: header (its text variable, or its media:
     ``header_media`` = ``{"link": url}`` or ``{"id": media id}``, with ``"filename"`` for a document),
-    body variables in order, URL button suffixes and the coupon code, each from ``values``."""
+    body variables in order, URL button suffixes and the coupon code, each from ``values``; a FLOW
+    button's ``flow_token`` (the message's own: a template with a flow button needs one)."""
     header = None
     if header_format == "TEXT" and placeholders(header_text):
         header = {"type": "text", "values": [clean_parameter(values.get(HEADER_KEY, ""))]}
@@ -540,7 +592,28 @@ def send_components(header_format, header_text, body, buttons, values, header_me
         {"index": index, "sub_type": "copy_code" if key == CODE_KEY else "url", "value": str(values.get(key, ""))}
         for index, key in button_keys(buttons)
     ]
-    return meta_components(body_values, header=header, buttons=parameters, names=names if named else None)
+    components = meta_components(body_values, header=header, buttons=parameters, names=names if named else None)
+    flows = flow_button_indexes(buttons)
+    if not flows:
+        return components
+    if not flow_token:
+        raise ValueError("A template with a flow button is sent with a flow token of its own")
+    components += [flow_button_component(index, flow_token) for index in flows]
+    others = [component for component in components if component["type"] != "button"]
+    return others + sorted(
+        (component for component in components if component["type"] == "button"), key=lambda c: int(c["index"])
+    )
+
+
+def flow_button_component(index, flow_token):
+    """The send request's component of the FLOW button at ``index``: the message's flow token, which
+    comes back with the customer's answers (Meta: "Sending a Flow", template messages)."""
+    return {
+        "type": "button",
+        "sub_type": "flow",
+        "index": str(index),
+        "parameters": [{"type": "action", "action": {"flow_token": flow_token}}],
+    }
 
 
 def authentication_components(code):
@@ -559,7 +632,7 @@ def missing_values(header_format, header_text, body, buttons, values):
     return [key for key in keys if not str((values or {}).get(key) or "").strip()]
 
 
-BUTTON_MARKS = {"QUICK_REPLY": "↩", "URL": "↗", "PHONE_NUMBER": "☎", "COPY_CODE": "⧉"}
+BUTTON_MARKS = {"QUICK_REPLY": "↩", "URL": "↗", "PHONE_NUMBER": "☎", "COPY_CODE": "⧉", "FLOW": "▸"}
 MEDIA_MARKS = {"IMAGE": "[Image]", "VIDEO": "[Video]", "DOCUMENT": "[Document]"}
 
 

@@ -27,11 +27,25 @@ class ContactCentreComposer(models.TransientModel):
     )
     body = fields.Text()
     interactive_kind = fields.Selection(
-        [("button", "Reply Buttons"), ("list", "List")],
+        [("button", "Reply Buttons"), ("list", "List"), ("flow", "Flow")],
         "Kind",
         default="button",
-        help="WhatsApp: up to 3 reply buttons (20 characters each), or a list of up to 10 options (24 characters "
-        "each) opened by a button.",
+        help="WhatsApp: up to 3 reply buttons (20 characters each), a list of up to 10 options (24 characters "
+        "each) opened by a button, or a WhatsApp Flow (a form) opened by a button.",
+    )
+    flow_config_id = fields.Many2one("contact.centre.whatsapp.config", compute="_compute_flow_config_id")
+    flow_id = fields.Many2one(
+        "contact.centre.whatsapp.flow",
+        "Flow",
+        domain="[('config_id', '=', flow_config_id), ('status', 'in', ('published', 'throttled'))]",
+        help="A published flow of the conversation's WhatsApp number (Sync Flows on the number lists them).",
+    )
+    flow_cta = fields.Char(
+        "Flow Button",
+        compute="_compute_flow_cta",
+        store=True,
+        readonly=False,
+        help="The label of the button that opens the flow: at most 20 characters, no emoji.",
     )
     interactive_options = fields.Text(
         "Options",
@@ -47,6 +61,9 @@ class ContactCentreComposer(models.TransientModel):
         "(PDF, Office, text, 100 MB), sent with the text above as its caption (none for audio).",
     )
     attachment_name = fields.Char("File Name")
+    attachment_allowed = fields.Boolean(
+        compute="_compute_attachment_allowed", help="WhatsApp, or an SMS provider that sends MMS."
+    )
     template_id = fields.Many2one(
         "contact.centre.template", domain="[('channel', '=', channel), ('is_sendable', '=', True)]"
     )
@@ -71,6 +88,27 @@ class ContactCentreComposer(models.TransientModel):
             end = composer.thread_id.whatsapp_window_end
             composer.window_open = composer.channel == "sms" or bool(end and end > now)
 
+    @api.depends("thread_id", "channel")
+    def _compute_flow_config_id(self):
+        for composer in self:
+            thread = composer.thread_id
+            composer.flow_config_id = (
+                (thread.whatsapp_config_id or thread._sending_config()).id
+                if thread and composer.channel == "whatsapp"
+                else False
+            )
+
+    @api.depends("flow_id")
+    def _compute_flow_cta(self):
+        for composer in self:
+            composer.flow_cta = composer.flow_id.cta or composer.flow_cta
+
+    @api.depends("thread_id", "channel")
+    def _compute_attachment_allowed(self):
+        for composer in self:
+            config = composer.thread_id._sending_config() if composer.thread_id else False
+            composer.attachment_allowed = composer.channel == "whatsapp" or bool(config and not config._mms_refusal())
+
     @api.depends("contact_id", "channel")
     def _compute_opted_out(self):
         for composer in self:
@@ -86,6 +124,8 @@ class ContactCentreComposer(models.TransientModel):
         "interactive_button",
         "interactive_header",
         "interactive_footer",
+        "flow_id",
+        "flow_cta",
     )
     def _compute_preview(self):
         for composer in self:
@@ -145,12 +185,20 @@ class ContactCentreComposer(models.TransientModel):
         if self.mode == "interactive":
             try:
                 return interactive_preview(self._interactive_payload())
-            except InteractiveError as error:
-                return f"⚠ {error}" if (self.body or self.interactive_options) else ""
+            except (InteractiveError, UserError) as error:
+                shown = self.body or self.interactive_options or self.flow_id
+                return f"⚠ {error.args[0] if error.args else error}" if shown else ""
         return self.body or ""
 
     def _interactive_payload(self):
-        """The reply buttons or list to send, as Meta takes them (``InteractiveError`` says what is wrong)."""
+        """The reply buttons, list or flow to send, as Meta takes them (``InteractiveError``, or a
+        ``UserError`` for a flow, says what is wrong)."""
+        if self.interactive_kind == "flow":
+            if not self.flow_id:
+                raise UserError(self.env._("Choose the flow to send."))
+            return self.flow_id._check_sendable_payload(
+                self.body, cta=self.flow_cta, header=self.interactive_header, footer=self.interactive_footer
+            )
         return build_from_text(
             self.interactive_kind or "button",
             self.body,
@@ -169,28 +217,30 @@ class ContactCentreComposer(models.TransientModel):
             thread._send_message(template=self.template_id, template_values=self._values())
         elif self.mode == "interactive":
             if self.channel != "whatsapp":
-                raise UserError(self.env._("Buttons and lists are sent on WhatsApp only."))
+                raise UserError(self.env._("Buttons, lists and flows are sent on WhatsApp only."))
+            if self.interactive_kind == "flow" and self.flow_id.config_id != self.flow_config_id:
+                raise UserError(
+                    self.env._(
+                        "The flow %(flow)s belongs to another WhatsApp number than this conversation's.",
+                        flow=self.flow_id.name,
+                    )
+                )
             try:
                 payload = self._interactive_payload()
             except InteractiveError as error:
                 raise UserError(str(error)) from error
             thread._send_message(text=self.body, interactive=payload)
-        elif self.attachment and self.channel == "whatsapp":
+        elif self.attachment:
             thread._send_message(text=self.body, media=self._uploaded_media(thread))
         else:
             thread._send_message(text=self.body)
         return {"type": "ir.actions.act_window_close"}
 
     def _uploaded_media(self, thread):
-        """The attached file, checked against WhatsApp's limits and uploaded to Meta (a refusal is a
-        ``UserError`` saying why); with its bytes, kept on the message."""
+        """The attached file, checked and made ready to leave as the inbox's are (WhatsApp: uploaded
+        to Meta; SMS: an MMS where the provider sends them): a refusal is a ``UserError`` saying why."""
         content = base64.b64decode(self.attachment)
-        refusal = thread._sending_refusal(thread._sending_config(), text=self.body)
-        if refusal:  # nothing is uploaded for a message that cannot leave
-            raise UserError(refusal)
-        filename = self.attachment_name or "file"
-        media = thread._sending_config()._upload_outbound_media(content, filename, caption=(self.body or "").strip())
-        return {**media, "content": content}
+        return thread._prepare_outbound_media(content, self.attachment_name or "file", caption=self.body)
 
 
 class ContactCentreComposerValue(models.TransientModel):

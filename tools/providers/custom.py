@@ -32,7 +32,7 @@ from .base import (
 )
 from .health import NOT_CONFIGURED, OK, HealthResult, failure, from_error
 
-PLACEHOLDERS = ("to", "text", "sender", "client_ref")
+PLACEHOLDERS = ("to", "text", "sender", "client_ref", "media_url")  # media_url: an MMS's file, public URL
 STATUSES = {"queued", "sent", "delivered", "read", "failed"}
 
 
@@ -99,7 +99,13 @@ class CustomHttpProvider(Provider):
     def _send_once(self, message):
         if not self.url:
             raise ProviderError("config", "The gateway has no send URL")
-        values = {"to": message.to, "text": message.text, "sender": self.sender, "client_ref": message.client_ref}
+        values = {
+            "to": message.to,
+            "text": message.text,
+            "sender": self.sender,
+            "client_ref": message.client_ref,
+            "media_url": message.media_url,
+        }
         body = fill_body(self.body_template, values).encode()
         response = self._request(self._session, self.method, self.url, data=body)
         if response.status_code >= 400:

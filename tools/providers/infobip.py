@@ -4,20 +4,11 @@ Infobip does not sign its webhooks: the URL carries a secret token of ours (the 
 passes it as ``request.query["token"]``) compared in constant time.
 """
 
+import functools
+import mimetypes
 import threading
 from dataclasses import replace
-
-from infobip_api_client.api.sms_api import SmsApi
-from infobip_api_client.api_client import ApiClient
-from infobip_api_client.configuration import Configuration
-from infobip_api_client.exceptions import ApiException
-from infobip_api_client.models.sms_destination import SmsDestination
-from infobip_api_client.models.sms_message import SmsMessage
-from infobip_api_client.models.sms_message_content import SmsMessageContent
-from infobip_api_client.models.sms_message_delivery_reporting import SmsMessageDeliveryReporting
-from infobip_api_client.models.sms_request import SmsRequest
-from infobip_api_client.models.sms_text_content import SmsTextContent
-from infobip_api_client.models.sms_webhooks import SmsWebhooks
+from types import SimpleNamespace
 
 from ..phone import classify_sender
 from .base import (
@@ -45,6 +36,44 @@ from .base import (
     utc_from_iso,
 )
 from .health import NO_CREDIT, NOT_CONFIGURED, OK, UNKNOWN, HealthResult, failure, from_error
+
+
+@functools.cache
+def sdk():
+    """The parts of ``infobip-api-python-client`` used here, imported on first use: the package
+    builds hundreds of pydantic models as it is imported (seconds of CPU), which every Odoo process
+    (each worker, each restart after a crash) would otherwise pay at start, Infobip or not."""
+    from infobip_api_client import ApiClient, Configuration, SmsApi  # noqa: PLC0415
+    from infobip_api_client.exceptions import ApiException  # noqa: PLC0415
+    from infobip_api_client.models import (  # noqa: PLC0415
+        SmsDestination,
+        SmsMessage,
+        SmsMessageContent,
+        SmsMessageDeliveryReporting,
+        SmsRequest,
+        SmsTextContent,
+        SmsWebhooks,
+    )
+
+    return SimpleNamespace(
+        **{
+            cls.__name__: cls
+            for cls in (
+                ApiClient,
+                ApiException,
+                Configuration,
+                SmsApi,
+                SmsDestination,
+                SmsMessage,
+                SmsMessageContent,
+                SmsMessageDeliveryReporting,
+                SmsRequest,
+                SmsTextContent,
+                SmsWebhooks,
+            )
+        }
+    )
+
 
 # Inbound media URLs are on the account's base URL (xxxxx.api.infobip.com) or api.infobip.com;
 # the API key goes nowhere else (Infobip: "Base URL", "API authentication").
@@ -93,33 +122,39 @@ class InfobipProvider(Provider):
         """One SDK client per thread (its urllib3 pool is sized for one caller)."""
         api = getattr(self._local, "sms_api", None)
         if api is None:
-            configuration = Configuration(host=self.base_url, api_key=self.api_key, api_key_prefix="App")
-            api = self._local.sms_api = SmsApi(ApiClient(configuration))
+            sdk_ = sdk()
+            configuration = sdk_.Configuration(host=self.base_url, api_key=self.api_key, api_key_prefix="App")
+            api = self._local.sms_api = sdk_.SmsApi(sdk_.ApiClient(configuration))
         return api
 
     def sms_request(self, message):
         """The SDK's ``SmsRequest`` (``POST /sms/3/messages``) for ``message``."""
+        api = sdk()
         webhooks = None
         if message.status_callback or message.client_ref:
-            webhooks = SmsWebhooks(
-                delivery=SmsMessageDeliveryReporting(url=message.status_callback) if message.status_callback else None,
+            webhooks = api.SmsWebhooks(
+                delivery=api.SmsMessageDeliveryReporting(url=message.status_callback)
+                if message.status_callback
+                else None,
                 callback_data=str(message.client_ref) if message.client_ref else None,
             )
-        return SmsRequest(
+        return api.SmsRequest(
             messages=[
-                SmsMessage(
+                api.SmsMessage(
                     sender=self.sender,
-                    destinations=[SmsDestination(to=message.to.lstrip("+"), message_id=message.client_ref)],
-                    content=SmsMessageContent(SmsTextContent(text=message.text or "")),
+                    destinations=[api.SmsDestination(to=message.to.lstrip("+"), message_id=message.client_ref)],
+                    content=api.SmsMessageContent(api.SmsTextContent(text=message.text or "")),
                     webhooks=webhooks,
                 )
             ]
         )
 
     def _send_once(self, message):
+        if message.media_url:
+            return self._send_mms(message)
         try:
             answer = self._sms_api().send_sms_messages(self.sms_request(message), _request_timeout=self.timeout)
-        except ApiException as error:
+        except sdk().ApiException as error:
             raise self._error(error) from error
         except Exception as error:  # urllib3's transport errors come through the SDK as they are
             raise ProviderError(
@@ -134,6 +169,39 @@ class InfobipProvider(Provider):
             raise ProviderError(kind, f"Infobip: {status.description or status.name}", code=status.name)
         return SendResult(sent.message_id, "sent", answer.to_dict())
 
+    def _send_mms(self, message):
+        """An SMS with a file: ``POST /mms/2/messages`` (the SDK has no MMS API); Infobip fetches
+        the file from ``message.media_url``."""
+        response = self._request(
+            self._session,
+            "POST",
+            f"{self.base_url}/mms/2/messages",
+            json=mms_payload(message, self.sender),
+            headers={"Authorization": f"App {self.api_key}", "Accept": "application/json"},
+        )
+        if response.status_code >= 400:
+            raise ProviderError(
+                classify_http_status(response.status_code),
+                f"Infobip: HTTP {response.status_code} {_mms_error_text(response)}".strip(),
+                code=response.status_code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                http_status=response.status_code,
+            )
+        try:
+            answer = response.json()
+        except ValueError as error:
+            raise ProviderError(RETRY, "Infobip accepted the MMS but its answer is not JSON") from error
+        sent = (answer.get("messages") or [None])[0] if isinstance(answer, dict) else None
+        if not isinstance(sent, dict) or not sent.get("messageId"):
+            raise ProviderError(RETRY, "Infobip accepted the MMS but returned no message id")
+        status = sent.get("status") or {}
+        if str(status.get("groupName") or "").endswith("REJECTED"):
+            kind = REJECTED_STATUS_KINDS.get(status.get("name"), RECIPIENT)
+            raise ProviderError(
+                kind, f"Infobip: {status.get('description') or status.get('name')}", code=status.get("name")
+            )
+        return SendResult(sent["messageId"], "sent", answer)
+
     def lookup_statuses(self, references):
         """What Infobip knows of messages sent with our ``references`` as their ``messageId``
         (``GET /sms/3/logs``, kept 48 hours): a ``StatusUpdate`` for each one it has, none for a
@@ -143,7 +211,7 @@ class InfobipProvider(Provider):
             chunk = list(references[start : start + LOOKUP_CHUNK])
             try:
                 answer = self._sms_api().get_outbound_sms_message_logs(message_id=chunk, limit=len(chunk))
-            except ApiException as error:
+            except sdk().ApiException as error:
                 raise self._error(error) from error
             except Exception as error:  # noqa: BLE001 - transport errors come through the SDK as they are
                 raise ProviderError(
@@ -431,6 +499,41 @@ REFERRAL_KEYS = {
     "body": "body",
     "ctwaClickId": "ctwa_clid",
 }
+
+
+def mms_payload(message, sender):
+    """The ``POST /mms/2/messages`` body of an SMS ``message`` with a file at ``media_url``: its
+    text then the file as a ``LINK`` segment, our reference as the ``messageId`` (as for SMS), and
+    the delivery reports' URL."""
+    segments = [{"type": "TEXT", "text": message.text}] if message.text else []
+    link = {"type": "LINK", "contentUrl": message.media_url}
+    content_type = mimetypes.guess_type(message.filename or "")[0]
+    if content_type:
+        link["contentType"] = content_type
+    segments.append(link)
+    destination = {"to": message.to.lstrip("+")}
+    if message.client_ref:
+        destination["messageId"] = str(message.client_ref)
+    entry = {"sender": sender, "destinations": [destination], "content": {"messageSegments": segments}}
+    webhooks = {}
+    if message.status_callback:
+        webhooks["delivery"] = {"url": message.status_callback}
+    if message.client_ref:
+        webhooks["callbackData"] = str(message.client_ref)
+    if webhooks:
+        entry["webhooks"] = webhooks
+    return {"messages": [entry]}
+
+
+def _mms_error_text(response):
+    """What an Infobip MMS error answer says: its ``description`` (the MMS API's errors), else the
+    older ``requestError.serviceException.text``."""
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    description = answer.get("description") if isinstance(answer, dict) else None
+    return description[:200] if isinstance(description, str) else _service_exception_text(response)
 
 
 def _is_notification(payload):

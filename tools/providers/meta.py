@@ -68,6 +68,14 @@ HEALTH_FIELDS = (
 )
 
 
+def read_payload(wamid, typing=False):
+    """The body of a read receipt of ``wamid``, with the typing indicator when ``typing``."""
+    payload = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+    if typing:
+        payload["typing_indicator"] = {"type": "text"}
+    return payload
+
+
 def error_from_response(response):
     """``ProviderError`` for a Graph API error answer."""
     try:
@@ -210,12 +218,10 @@ class MetaCloudProvider(Provider):
             raise ProviderError(UNKNOWN, "Meta accepted the message but returned no message id")
         return SendResult(messages[0]["id"], "sent", answer)
 
-    def mark_as_read(self, wamid):
-        self._call(
-            "POST",
-            f"{self.phone_number_id}/messages",
-            json={"messaging_product": "whatsapp", "status": "read", "message_id": wamid},
-        )
+    def mark_as_read(self, wamid, typing=False):
+        """Mark the customer's message ``wamid`` (and the earlier ones) read; with ``typing``, the
+        customer also sees "typing..." until our reply or for 25 s (Cloud API, "Typing indicators")."""
+        self._call("POST", f"{self.phone_number_id}/messages", json=read_payload(wamid, typing))
 
     # Account health
     def check_health(self):
@@ -277,8 +283,18 @@ class MetaCloudProvider(Provider):
             raise ProviderError(UNKNOWN, "Meta returned no handle for the uploaded file")
         return handle
 
-    def list_flows(self):
-        return self._call("GET", f"{self.waba_id}/flows").get("data") or []
+    def list_flows(self, limit=100):
+        """Every WhatsApp Flow of the WABA (``GET /<waba-id>/flows``: ``id``, ``name``, ``status``,
+        ``categories``, ``validation_errors``), page after page as ``list_templates``."""
+        flows, params = [], {"limit": limit, "fields": "id,name,status,categories,validation_errors"}
+        while True:
+            answer = self._call("GET", f"{self.waba_id}/flows", params=params)
+            data = answer.get("data") if isinstance(answer, dict) else None
+            flows += [item for item in data or () if isinstance(item, dict)]
+            after = next_cursor(answer)
+            if not after or not data or after == params.get("after"):
+                return flows
+            params = {**params, "after": after}
 
     def upload_media(self, content, mime_type, filename):
         answer = self._call(

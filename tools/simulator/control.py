@@ -31,3 +31,9 @@ def set_phone_number(base_url, **spec):
     """Change a Meta number's ``quality_rating``/``messaging_limit_tier`` (``phone_number_id``) and have the
     simulator post the signed ``phone_number_quality_update`` webhook (to ``url``, signed with ``app_secret``)."""
     return requests.post(f"{base_url}/_sim/phone_number", json=spec, timeout=60).json()
+
+
+def seed_flows(base_url, waba_id, flows):
+    """Make ``flows`` (``[{"id", "name", "status", "categories"}]``) the WhatsApp Flows the simulator
+    lists for the business account ``waba_id``; answers their ids."""
+    return requests.post(f"{base_url}/_sim/flows", json={"waba_id": waba_id, "flows": flows}, timeout=10).json()["ids"]

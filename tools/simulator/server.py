@@ -23,7 +23,14 @@ Control API (JSON):
   are created PENDING through the Graph API, listed page by page (``paging.cursors.after``, ``next``),
   edited through ``POST /<template-id>``; header samples go through the Resumable Upload API
   (``POST /<app-id>/uploads``, ``POST /upload:<session>``). A template the simulator knows is refused
-  when sent unapproved (132001) or with the wrong number of parameters (132000).
+  when sent unapproved (132001) or with the wrong number of parameters (132000). A FLOW button
+  (``flow_id``/``flow_name``/``flow_json``, ``flow_action``, ``navigate_screen``; one per template, on
+  a flow the simulator does not list as unpublished) is sent with one ``action`` parameter (its
+  ``flow_token``).
+- WhatsApp Flows: ``GET /<waba-id>/flows`` lists the WABA's flows page by page (``limit``, ``after``;
+  ``id``, ``name``, ``status``, ``categories``, ``validation_errors``): ``DEFAULT_FLOWS`` until ``POST
+  /_sim/flows`` (``{"waba_id", "flows": [...]}``) replaces that WABA's list. A flow message naming a flow
+  the simulator lists that is not published is refused (131009), as Meta does.
 """
 
 import base64
@@ -76,6 +83,13 @@ PHONE_NUMBER_DEFAULTS = {
     "name_status": "APPROVED",
     "code_verification_status": "VERIFIED",
 }
+# What GET /<waba-id>/flows lists for a WABA nobody seeded (POST /_sim/flows)
+DEFAULT_FLOWS = (
+    {"id": "1234567890", "name": "Sign up", "status": "PUBLISHED", "categories": ["SIGN_UP"]},
+    {"id": "1234567891", "name": "Book an appointment", "status": "PUBLISHED", "categories": ["APPOINTMENT_BOOKING"]},
+    {"id": "1234567892", "name": "Customer satisfaction", "status": "DRAFT", "categories": ["SURVEY"]},
+    {"id": "1234567893", "name": "Lead form 2024", "status": "DEPRECATED", "categories": ["LEAD_GENERATION", "OTHER"]},
+)
 TIER_ORDER = ("TIER_NOT_SET", "TIER_50", "TIER_250", "TIER_1K", "TIER_2K", "TIER_10K", "TIER_100K", "TIER_UNLIMITED")
 CALLBACK_ATTEMPTS = 12  # about two minutes of retries
 USUAL_STATUSES = {"meta": ["sent", "delivered", "read"], "twilio": ["sent", "delivered"], "infobip": ["delivered"]}
@@ -110,6 +124,7 @@ class SimState:
         self.infobip_logs = {}  # Infobip messageId -> {"to", "status", "sentAt"}: GET /sms/3/logs
         self.read_receipts = []  # {"phone_number_id", "message_id", "typing", "at"} of each "mark as read"
         self.phone_numbers = {}  # phone number id -> changes to PHONE_NUMBER_DEFAULTS
+        self.flows = {}  # WABA id -> its flows (POST /_sim/flows), else DEFAULT_FLOWS
         self.callbacks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sim-callback")
         self.http = requests.Session()
 
@@ -122,6 +137,7 @@ class SimState:
         with self.lock:
             self.read_receipts = []
             self.phone_numbers = {}
+            self.flows = {}
             self.settings = dict(DEFAULTS)
             self.sent = []
             self.templates = []
@@ -845,9 +861,45 @@ def _template_parameter_counts(components):
                 if (button.get("type") == "URL" and "{{" in (button.get("url") or "")) or button.get("type") in (
                     "COPY_CODE",
                     "OTP",
+                    "FLOW",  # its action parameter: the flow token (this addon always sends one)
                 ):
                     counts[f"button:{index}"] = 1
     return counts
+
+
+def _flow_button_problem(components, flows):
+    """Meta's error for the FLOW buttons of a template being created or edited, or None: one flow
+    button at most, naming its flow (id, name or Flow JSON), navigating to a screen; a flow of
+    ``flows`` (the WABA's, as listed) must be published."""
+    buttons = [
+        button
+        for component in components
+        if isinstance(component, dict) and str(component.get("type", "")).upper() == "BUTTONS"
+        for button in component.get("buttons") or ()
+        if isinstance(button, dict) and button.get("type") == "FLOW"
+    ]
+    if len(buttons) > 1:
+        return _meta_error("Invalid parameter", 100, "Too many flow buttons", "A template has one FLOW button.")
+    for button in buttons:
+        if not (button.get("text") or "").strip():
+            return _meta_error("Invalid parameter", 100, "Button text is required", "The FLOW button needs text.")
+        if not any(button.get(key) for key in ("flow_id", "flow_name", "flow_json")):
+            return _meta_error(
+                "Invalid parameter", 100, "Flow is required", "Give the FLOW button a flow_id, flow_name or flow_json."
+            )
+        action = str(button.get("flow_action") or "navigate").lower()
+        if action not in ("navigate", "data_exchange"):
+            return _meta_error("Invalid parameter", 100, "Invalid flow_action", f"Unknown flow_action {action}.")
+        if action == "navigate" and not button.get("navigate_screen"):
+            return _meta_error(
+                "Invalid parameter", 100, "navigate_screen is required", "A navigating FLOW button names its screen."
+            )
+        known = next((flow for flow in flows if flow["id"] == str(button.get("flow_id"))), None)
+        if known is not None and known["status"] not in ("PUBLISHED", "THROTTLED"):
+            return _meta_error(
+                "Invalid parameter", 100, "Flow is not published", f"Flow {known['id']} is {known['status']}."
+            )
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -925,11 +977,13 @@ class Handler(BaseHTTPRequestHandler):
             ("GET", META_TEMPLATES, self._meta_list_templates),
             ("POST", META_TEMPLATES, self._meta_create_template),
             ("GET", META_FLOWS, self._meta_flows),
+            ("POST", "/_sim/flows", self._sim_flows_seed),
             ("POST", META_MEDIA_UPLOAD, self._meta_upload),
             ("POST", TWILIO_SEND, self._twilio_send),
             ("POST", "/sms/3/messages", self._infobip_send),
             ("GET", "/sms/3/logs", self._infobip_logs),
             ("POST", "/sms/2/text/advanced", self._infobip_send),
+            ("POST", "/mms/2/messages", self._infobip_send),  # MMS: same envelope, content.messageSegments
             ("POST", "/whatsapp/1/message/text", self._infobip_whatsapp_send),
             ("POST", "/custom/send", self._custom_send),
             ("GET", re.compile(r"^/_sim/media/(?P<media>[^/]+)$"), self._media_bytes),
@@ -1068,6 +1122,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._answer(400, {"error": {"message": "to and type are required", "code": 100}})
         if payload["type"] == "template" and (problem := self._template_send_error(payload)) is not None:
             return self._answer(400, problem)
+        if payload["type"] == "interactive" and (problem := self._flow_send_error(payload)) is not None:
+            return self._answer(400, problem)
         if (failure := self.state.take_failure()) is not None:
             return self._meta_failure(failure)
         wamid = f"wamid.SIM{uuid.uuid4().hex}"
@@ -1141,7 +1197,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._answer(401, error)
         if (failure := self.state.take_failure()) is not None:
             return self._meta_failure(failure)
-        problem = self._template_problem(payload, creating=True)
+        problem = self._template_problem(payload, creating=True, waba=waba)
         if problem:
             return self._answer(400, problem)
         with self.state.lock:
@@ -1180,8 +1236,9 @@ class Handler(BaseHTTPRequestHandler):
             template.update(status="PENDING", rejected_reason="NONE")
         return self._answer(200, {"success": True})
 
-    def _template_problem(self, payload, creating):
-        """Meta's error for a create or edit request it would refuse as malformed, or None."""
+    def _template_problem(self, payload, creating, waba=None):
+        """Meta's error for a create or edit request it would refuse as malformed, or None (a flow
+        button's flow is looked up in ``waba``'s flows, in every WABA's when it is not known)."""
         if not isinstance(payload, dict):
             return _meta_error("Invalid parameter", 100)
         required = ("name", "language", "category", "components") if creating else ("components",)
@@ -1199,7 +1256,28 @@ class Handler(BaseHTTPRequestHandler):
                 unknown = [handle for handle in handles if handle not in self.state.handles]
             if unknown:
                 return _meta_error("Invalid parameter", 2388273, "Invalid media handle", "Upload the sample first.")
-        return None
+        with self.state.lock:
+            listed = (
+                [self.state.flows.get(waba, DEFAULT_FLOWS)] if waba else [*self.state.flows.values(), DEFAULT_FLOWS]
+            )
+            flows = [flow for flows_of in listed for flow in flows_of]
+        return _flow_button_problem(components, flows)
+
+    def _flow_send_error(self, payload):
+        """Meta's error 131009 when a flow message names a flow the simulator lists that is not
+        published (unless sent in ``draft`` mode, to test it)."""
+        interactive = payload.get("interactive") if isinstance(payload.get("interactive"), dict) else {}
+        if interactive.get("type") != "flow":
+            return None
+        parameters = (interactive.get("action") or {}).get("parameters") or {}
+        with self.state.lock:
+            flows = [flow for listed in (*self.state.flows.values(), DEFAULT_FLOWS) for flow in listed]
+        known = next((flow for flow in flows if flow["id"] == str(parameters.get("flow_id"))), None)
+        if known is None or parameters.get("mode") == "draft" or known["status"] in ("PUBLISHED", "THROTTLED"):
+            return None
+        return _meta_error(
+            "(#131009) Parameter value is not valid", 131009, details=f"Flow {known['id']} is {known['status']}"
+        )
 
     def _template_send_error(self, payload):
         """Meta's error 132000 when a template the simulator knows is sent with a wrong number of
@@ -1221,6 +1299,17 @@ class Handler(BaseHTTPRequestHandler):
             kind = component.get("type")
             key = f"button:{component.get('index')}" if kind == "button" else kind
             given[key] = len(component.get("parameters") or ())
+            if kind == "button" and component.get("sub_type") == "flow":
+                parameter = (component.get("parameters") or [{}])[0]
+                parameter = parameter if isinstance(parameter, dict) else {}
+                action = parameter.get("action") if isinstance(parameter.get("action"), dict) else {}
+                token = action.get("flow_token")
+                if parameter.get("type") != "action" or not isinstance(token, str) or not 0 < len(token) <= 200:
+                    return _meta_error(
+                        "(#131008) Required parameter is missing",
+                        131008,
+                        details="A flow button takes one action parameter with its flow_token (at most 200 characters)",
+                    )
         if given != expected:
             return _meta_error(
                 "(#132000) Number of parameters does not match the expected number of params",
@@ -1362,9 +1451,49 @@ class Handler(BaseHTTPRequestHandler):
         return self._answer(200, {"id": f"upload:{session}", "file_offset": len(upload["received"])})
 
     def _meta_flows(self, waba):
+        """A page of the WABA's flows (WhatsApp Flows API, "List Flows"): ``limit`` (25 by default),
+        ``after``; ``paging.next`` only while there are more, as for templates."""
+        self._latency()
         if (error := self._meta_auth_error()) is not None:
             return self._answer(401, error)
-        return self._answer(200, {"data": [{"id": "1234567890", "name": "Sign up", "status": "PUBLISHED"}]})
+        query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
+        try:
+            limit = max(1, min(int(query.get("limit") or 25), 1000))
+            start = int(base64.urlsafe_b64decode(query["after"].encode()).decode()) if query.get("after") else 0
+        except ValueError:
+            return self._answer(400, _meta_error("Invalid parameter", 100))
+        flows = self._flows_of(waba)
+        page = flows[start : start + limit]
+        data = [{"validation_errors": [], **flow} for flow in page]
+
+        def cursor(index):
+            return base64.urlsafe_b64encode(str(index).encode()).decode()
+
+        paging = {"cursors": {"before": cursor(start), "after": cursor(start + len(page))}} if page else {}
+        if start + len(page) < len(flows):
+            next_query = urlencode({**query, "limit": limit, "after": cursor(start + len(page))})
+            paging["next"] = f"http://{self.headers.get('Host')}{urlsplit(self.path).path}?{next_query}"
+        return self._answer(200, {"data": data, "paging": paging})
+
+    def _flows_of(self, waba):
+        with self.state.lock:
+            return [dict(flow) for flow in self.state.flows.get(waba, DEFAULT_FLOWS)]
+
+    def _sim_flows_seed(self):
+        """``{"waba_id", "flows": [{"id", "name", "status", "categories"}]}``: that WABA's flows from now on."""
+        spec = self._json_body() or {}
+        flows = [
+            {
+                "id": str(item.get("id") or uuid.uuid4().int % 10**15),
+                "name": item.get("name") or "Flow",
+                "status": item.get("status") or "DRAFT",
+                "categories": list(item.get("categories") or ["OTHER"]),
+            }
+            for item in spec.get("flows") or ()
+        ]
+        with self.state.lock:
+            self.state.flows[spec.get("waba_id", "waba")] = flows
+        return self._answer(200, {"ids": [flow["id"] for flow in flows]})
 
     def _meta_upload(self, number):
         self._body()

@@ -1,4 +1,4 @@
-import { Component, onMounted, onPatched, onWillStart, onWillUnmount, useRef, useState } from "@odoo/owl";
+import { Component, markRaw, onMounted, onPatched, onWillStart, onWillUnmount, useRef, useState } from "@odoo/owl";
 import { _t } from "@web/core/l10n/translation";
 import { deserializeDateTime, formatDate, formatDateTime } from "@web/core/l10n/dates";
 import { localization } from "@web/core/l10n/localization";
@@ -15,6 +15,24 @@ const PAGE = 40;
 const SUPERVISOR_GROUP = "contact_centre.group_contact_centre_supervisor";
 /** How close to the end of the thread (px) still counts as "reading the newest message". */
 const BOTTOM_SLACK = 40;
+/** WhatsApp shows "typing..." for 25 s: tell it again at most every 20 s per conversation (the server checks too). */
+const TYPING_INTERVAL_MS = 20000;
+/** Other names browsers give the types the server knows. */
+const TYPE_ALIASES = { "image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "audio/mp3": "audio/mpeg", "audio/x-m4a": "audio/mp4" };
+
+/** The bytes of `file` in base64, as the server takes them. */
+function readAsBase64(file) {
+    return new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(",") + 1));
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(file);
+    });
+}
+
+function megabytes(bytes) {
+    return Math.round((bytes / (1 << 20)) * 10) / 10;
+}
 
 /** The server's order of the conversation list: latest activity first (no activity last), then newest. */
 function compareConversations(a, b) {
@@ -40,6 +58,9 @@ export class ContactCentreInbox extends Component {
         this.listRef = useRef("list");
         this.threadRef = useRef("thread");
         this.textRef = useRef("text");
+        this.fileRef = useRef("file");
+        /** When this user last told WhatsApp they are typing, per conversation (ms). */
+        this.typingSentAt = {};
         this.state = useState({
             view: "mine",
             channel: "",
@@ -99,7 +120,17 @@ export class ContactCentreInbox extends Component {
     }
 
     emptyComposer() {
-        return { text: "", templateId: "", values: {}, preview: "", sms: null, sending: false };
+        return {
+            text: "",
+            templateId: "",
+            values: {},
+            preview: "",
+            sms: null,
+            sending: false,
+            file: null,
+            fileError: "",
+            dragging: false,
+        };
     }
 
     // Conversation list
@@ -530,6 +561,136 @@ export class ContactCentreInbox extends Component {
         if (this.state.active.channel === "sms") {
             this.refreshComposeInfo();
         }
+        this.notifyTyping();
+    }
+
+    /** WhatsApp, inside the window: the customer sees "typing..." (at most every 20 s; never waited for). */
+    notifyTyping() {
+        const active = this.state.active;
+        if (!active?.typing_indicator || !this.windowOpen || this.optedOut) {
+            return;
+        }
+        const now = Date.now();
+        if (now - (this.typingSentAt[active.id] || 0) < TYPING_INTERVAL_MS) {
+            return;
+        }
+        this.typingSentAt[active.id] = now;
+        this.orm.silent.call(THREAD_MODEL, "inbox_typing", [[active.id]]).catch(() => {});
+    }
+
+    // Attachments
+
+    get attachmentRules() {
+        return this.state.active?.attachment || { allowed: false, reason: "", limits: {} };
+    }
+
+    /** A file may go with free text: WhatsApp inside the window, SMS where the provider sends MMS. */
+    get canAttach() {
+        return this.attachmentRules.allowed && this.windowOpen && !this.optedOut && !this.selectedTemplate;
+    }
+
+    get attachTitle() {
+        if (!this.attachmentRules.allowed) {
+            return this.attachmentRules.reason;
+        }
+        return this.canAttach ? _t("Attach a file (or drop it here)") : _t("No file can go with this message");
+    }
+
+    get acceptedTypes() {
+        return Object.keys(this.attachmentRules.limits).join(",");
+    }
+
+    openFilePicker() {
+        if (this.canAttach) {
+            this.fileRef.el?.click();
+        } else if (!this.attachmentRules.allowed) {
+            this.notification.add(this.attachmentRules.reason, { type: "warning" });
+        }
+    }
+
+    onFileChange(ev) {
+        const [file] = ev.target.files;
+        ev.target.value = ""; // the same file can be chosen again after its removal
+        if (file) {
+            this.chooseFile(file);
+        }
+    }
+
+    /** Checked here against the channel's types and sizes before anything is uploaded (and again on the server). */
+    chooseFile(file) {
+        const composer = this.state.composer;
+        const problem = this.fileProblem(file);
+        if (problem) {
+            composer.file = null;
+            composer.fileError = problem;
+            return;
+        }
+        composer.fileError = "";
+        composer.file = markRaw(file); // a File must reach FileReader as itself, not as a reactive proxy
+    }
+
+    fileProblem(file) {
+        const rules = this.attachmentRules;
+        if (!rules.allowed) {
+            return rules.reason;
+        }
+        if (!file.size) {
+            return _t("%s is empty.", file.name);
+        }
+        const limits = rules.limits;
+        const type = TYPE_ALIASES[file.type] || file.type;
+        if (type && !(type in limits)) {
+            return this.state.active.channel === "whatsapp"
+                ? _t(
+                      "WhatsApp does not take %(name)s (%(type)s). Send an image (JPEG, PNG), a video (MP4, 3GP), audio (AAC, AMR, MP3, M4A, OGG) or a document (PDF, TXT, Word, Excel, PowerPoint).",
+                      { name: file.name, type }
+                  )
+                : _t(
+                      "An MMS does not carry %(name)s (%(type)s). Send an image (JPEG, PNG, GIF), a video (MP4, 3GP), audio, a PDF or a contact card.",
+                      { name: file.name, type }
+                  );
+        }
+        // A type the browser does not name: the largest file any type may be; the server reads the type.
+        const limit = limits[type] || Math.max(...Object.values(limits));
+        if (file.size > limit) {
+            return _t("%(name)s is too large (%(size)s MB): at most %(limit)s MB here.", {
+                name: file.name,
+                size: megabytes(file.size),
+                limit: megabytes(limit),
+            });
+        }
+        return "";
+    }
+
+    removeFile() {
+        Object.assign(this.state.composer, { file: null, fileError: "" });
+    }
+
+    fileSize(file) {
+        return file.size < 1 << 20 ? _t("%s KB", Math.max(1, Math.round(file.size / 1024))) : _t("%s MB", megabytes(file.size));
+    }
+
+    onComposerDragOver(ev) {
+        if (this.canAttach && ev.dataTransfer?.types?.includes("Files")) {
+            ev.preventDefault();
+            this.state.composer.dragging = true;
+        }
+    }
+
+    onComposerDragLeave(ev) {
+        if (!ev.currentTarget.contains(ev.relatedTarget)) {
+            this.state.composer.dragging = false;
+        }
+    }
+
+    onComposerDrop(ev) {
+        this.state.composer.dragging = false;
+        const [file] = ev.dataTransfer?.files || [];
+        if (!file || !this.canAttach) {
+            return;
+        }
+        ev.preventDefault();
+        this.chooseFile(file);
     }
 
     /** SMS only: the message (or the template as filled) takes more segments than one SMS may. */
@@ -592,7 +753,8 @@ export class ContactCentreInbox extends Component {
     async send() {
         const composer = this.state.composer;
         const templateId = parseInt(composer.templateId) || null;
-        if (this.sendDisabled || (!templateId && !composer.text.trim())) {
+        const file = !templateId && composer.file;
+        if (this.sendDisabled || (!templateId && !file && !composer.text.trim())) {
             return;
         }
         const active = this.state.active;
@@ -601,10 +763,12 @@ export class ContactCentreInbox extends Component {
         const wasUnassigned = active.can_take;
         composer.sending = true;
         try {
+            const attachment = file ? { name: file.name, data: await readAsBase64(file) } : null;
             const row = await this.orm.call(THREAD_MODEL, "inbox_send", [[threadId]], {
                 text: templateId ? null : composer.text,
                 template_id: templateId,
                 values: templateId ? composer.values : null,
+                attachment,
             });
             if (this.state.active?.id !== threadId) {
                 return;
