@@ -3,6 +3,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..tools.batch_cache import batch_cached
 from ..tools.keywords import match_keyword, parse_keywords
 
 AUTOMATION_TYPES = [
@@ -68,7 +69,11 @@ class ContactCentreAutomation(models.Model):
         """Run the active automations of ``message``'s channel in sequence order on it."""
         company = message._provider_config().company_id or message.company_id
         domain = [("channel", "in", (message.channel, "both")), ("company_id", "in", (company.id, False))]
-        for automation in self.search(domain):
+        # Once per ingestion batch: trigger_count, the one thing firing changes, is not in the domain.
+        ids = batch_cached(
+            self.env, ("inbound_automations", message.channel, company.id), lambda: self.search(domain).ids
+        )
+        for automation in self.browse(ids):
             if not automation._matches(message):
                 continue
             automation._fire(message)

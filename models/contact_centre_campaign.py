@@ -12,6 +12,7 @@ from odoo.service import server as server_module
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
+from ..tools.batch_cache import batch_cached
 from ..tools.keywords import OPT_OUT_WORDS, match_keyword, normalize, opt_command, parse_keywords
 from ..tools.phone import timezone_of
 from ..tools.providers import CONFIG, RECIPIENT, RETRY, OutboundMessage, SendResult
@@ -911,16 +912,26 @@ class ContactCentreCampaign(models.Model):
     def _handle_inbound_keyword(self, message):
         """Enrol the sender of inbound ``message`` into the running inbound campaign whose keyword it
         is, answer with the campaign's reply, and say whether the message was consumed."""
-        campaigns = self.sudo().search(
-            [
-                ("campaign_type", "=", "inbound"),
-                ("state", "=", "running"),
-                ("channel", "in", (message.channel, "both")),
-                ("keyword", "!=", False),
-                ("company_id", "=", message._provider_config().company_id.id),
-            ]
+        company = message._provider_config().company_id
+
+        def keyword_campaigns():  # once per ingestion batch: (id, keyword), in the campaigns' order
+            campaigns = self.sudo().search_fetch(
+                [
+                    ("campaign_type", "=", "inbound"),
+                    ("state", "=", "running"),
+                    ("channel", "in", (message.channel, "both")),
+                    ("keyword", "!=", False),
+                    ("company_id", "=", company.id),
+                ],
+                ["keyword"],
+            )
+            return [(campaign.id, campaign.keyword) for campaign in campaigns]
+
+        candidates = batch_cached(
+            self.env, ("inbound_keyword_campaigns", message.channel, company.id), keyword_campaigns
         )
-        campaign = campaigns.filtered(lambda c: match_keyword(message.body_text or "", [c.keyword]))[:1]
+        text = message.body_text or ""
+        campaign = self.sudo().browse(next((id_ for id_, keyword in candidates if match_keyword(text, [keyword])), ()))
         if not campaign:
             return False
         contact = message.contact_id

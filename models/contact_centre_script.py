@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 
+from ..tools.batch_cache import batch_cached
 from ..tools.keywords import match_keyword, parse_keywords
 
 
@@ -36,11 +37,13 @@ class ContactCentreScript(models.Model):
     @api.model
     def _suggest_for(self, text, channel, company):
         """Scripts of ``company`` (or shared) whose keywords appear in ``text`` (whole words, any case or accent)."""
-        scripts = self.search(
-            [
-                ("trigger_keywords", "!=", False),
-                ("channel", "in", (channel, False)),
-                ("company_id", "in", (company.id, False)),
-            ]
+        domain = [
+            ("trigger_keywords", "!=", False),
+            ("channel", "in", (channel, False)),
+            ("company_id", "in", (company.id, False)),
+        ]
+        # Once per ingestion batch (the batch changes no script).
+        scripts = self.browse(
+            batch_cached(self.env, ("keyword_scripts", channel, company.id), lambda: self.search(domain).ids)
         )
         return scripts.filtered(lambda script: match_keyword(text or "", parse_keywords(script.trigger_keywords)))

@@ -407,7 +407,8 @@ class ContactCentreThread(models.Model):
         }
         if self.channel == "whatsapp":
             contact_values["last_whatsapp_inbound_date"] = values["last_inbound_date"]
-        self.contact_id.write(contact_values)
+        # No tracked field among them: mail's tracking would only cost (a third of an ingestion).
+        self.contact_id.with_context(tracking_disable=True).write(contact_values)
 
     def _is_new_conversation(self, message):
         """True when ``message`` opens the conversation: its first inbound one, or the first since it was resolved."""
@@ -490,8 +491,15 @@ class ContactCentreThread(models.Model):
         below their capacity."""
         self.ensure_one()
         Users = self.env["res.users"].sudo()
-        domain = Users._cc_assignable_domain(self._inbox_company()) + [("cc_available", "=", True)]
-        agents = Users.search(domain, order="id")
+        company = self._inbox_company()
+
+        def available():  # once per ingestion batch (it changes no user); the load is read each time
+            domain = Users._cc_assignable_domain(company) + [("cc_available", "=", True)]
+            return Users.search(domain, order="id").ids
+
+        agents = Users.browse(batch_cached(self.env, ("available_agents", company.id), available))
+        if not agents:
+            return agents
         load = self._open_load(agents)
         return agents.filtered(lambda agent: load.get(agent.id, 0) < agent.cc_capacity)
 

@@ -30,9 +30,35 @@ class WhatsappChatbotSession(models.Model):
 
     _running_idx = models.Index("(thread_id) WHERE state = 'running'")
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        sessions = super().create(vals_list)
+        without = (in_batch(self.env) or {}).get("threads_without_bot")
+        if without:  # an ingestion batch: these conversations have a running bot now
+            without.difference_update(sessions.thread_id.ids)
+        return sessions
+
     @api.model
     def _running_for(self, thread):
+        if thread.id in self._threads_without_bot():
+            return self.browse()
         return self.search([("thread_id", "=", thread.id), ("state", "=", "running")], limit=1)
+
+    @api.model
+    def _threads_without_bot(self):
+        """During an ingestion batch, the ids of its conversations that have no running session,
+        looked up once (a session is only ever created running: ``create`` takes its conversation
+        out); outside a batch, none."""
+        cache = in_batch(self.env)
+        if cache is None:
+            return set()
+        if "threads_without_bot" not in cache:
+            thread_ids = set(cache.get("inbound_thread_ids") or ())
+            if thread_ids:
+                domain = [("thread_id", "in", sorted(thread_ids)), ("state", "=", "running")]
+                thread_ids -= set(self.sudo().search_fetch(domain, ["thread_id"]).thread_id.ids)
+            cache["threads_without_bot"] = thread_ids
+        return cache["threads_without_bot"]
 
     @api.model
     def _start(self, chatbot, thread):

@@ -4,6 +4,7 @@ event-by-event ingestion, every failure alone, and each conversation's order kep
 ingestion runs working in parallel."""
 
 import itertools
+import logging
 from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 
@@ -11,10 +12,12 @@ from odoo import SUPERUSER_ID, api, fields, sql_db
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
+from ..models.contact_centre_message import InboundLookups
 from ..tools.providers import InboundMessage, StatusUpdate
 from ..tools.sending import make_reference
 from .common import ContactCentreData
 
+_logger = logging.getLogger(__name__)
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 MESSAGE_LOGGER = "odoo.addons.contact_centre.models.contact_centre_message"
 
@@ -339,3 +342,224 @@ class TestParallelIngestion(TransactionCase):
         first_cr.execute("SELECT id FROM contact_centre_webhook_event WHERE id = %s FOR UPDATE", (bob_1,))
         taken, _more = second._claim_pending(10)
         self.assertEqual(taken.ids, [ann_2, carl])
+
+
+@tagged("post_install", "-at_install")
+class TestBatchedRules(ContactCentreData, TransactionCase):
+    """The inbound rules run on a batch with what it looked up once (keyword campaigns,
+    automations, scripts, agents, conversations without a running chatbot): each customer gets
+    exactly what they get when their messages are ingested one at a time, with a bounded number of
+    queries per message."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["contact.centre.automation"].search([]).active = False
+        cls.env["contact.centre.script"].search([]).active = False
+        cls.Message = cls.env["contact.centre.message"].sudo()
+        cls.Event = cls.env["contact.centre.webhook.event"]
+        cls.env["res.users"].search([]).write({"cc_available": False})
+        cls.agent.write({"cc_available": True, "cc_capacity": 100})
+        cls.campaign = cls.env["contact.centre.campaign"].create(
+            {
+                "name": "Join",
+                "campaign_type": "inbound",
+                "channel": "whatsapp",
+                "keyword": "JOIN",
+                "state": "running",
+                "reply_text": "Welcome to the club",
+                "whatsapp_config_id": cls.whatsapp_config.id,
+            }
+        )
+        cls.script = cls.env["contact.centre.script"].create(
+            {"name": "Refunds", "content_text": "Refunds take 5 days", "trigger_keywords": "refund"}
+        )
+        cls.price = cls.env["contact.centre.automation"].create(
+            {
+                "name": "Prices",
+                "automation_type": "keyword",
+                "trigger_type": "keyword",
+                "trigger_keywords": "price",
+                "response_message": "Prices are on our site.",
+            }
+        )
+        cls.bot = cls.env["whatsapp.chatbot"].create({"name": "Bot"})
+        Step = cls.env["whatsapp.chatbot.step"]
+        cls.question = Step.create(
+            {
+                "chatbot_id": cls.bot.id,
+                "sequence": 1,
+                "step_type": "question",
+                "message": "Need?",
+                "option_ids": [
+                    fields.Command.create({"name": "Track", "sequence": 1}),
+                    fields.Command.create({"name": "Human", "sequence": 2}),
+                ],
+            }
+        )
+        Step.create(
+            {
+                "chatbot_id": cls.bot.id,
+                "sequence": 2,
+                "step_type": "capture",
+                "capture_field": "email",
+                "message": "Your e-mail?",
+            }
+        )
+        handover = Step.create(
+            {"chatbot_id": cls.bot.id, "sequence": 3, "step_type": "handover", "message": "Passing you on."}
+        )
+        cls.question.option_ids[1].next_step_id = handover
+        cls.bot_automation = cls.env["contact.centre.automation"].create(
+            {
+                "name": "Bot",
+                "automation_type": "chatbot",
+                "trigger_type": "keyword",
+                "trigger_keywords": "bot",
+                "chatbot_id": cls.bot.id,
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.now = datetime.now(UTC) - timedelta(hours=1)  # within WhatsApp's window: the replies go
+
+    def customers(self, prefix):
+        """The same customers, numbered ``prefix`` + 1..7: all known but the sixth, the third
+        inside the chatbot (asked "Need?")."""
+        Contact, Thread = self.env["contact.centre.contact"], self.env["contact.centre.thread"]
+        numbers = [f"{prefix}{index}" for index in range(1, 8)]
+        for number in numbers[:5] + numbers[6:]:
+            Thread._get_or_create(Contact.create({"name": number, "whatsapp_number": number}), "whatsapp")
+        bot_thread = Thread.search([("contact_id.whatsapp_number", "=", numbers[2])])
+        self.env["whatsapp.chatbot.session"]._start(self.bot, bot_thread)
+        return numbers
+
+    def events(self, numbers, tag):
+        """A reply wave, interleaved: STOP then a question, the campaign keyword then a price
+        question, the chatbot's "Human" then thanks, a price question, a refund, a new customer,
+        a chatbot started by its keyword then answered."""
+        a, b, c, d, e, f, g = numbers
+        script = [
+            (a, "STOP"),
+            (b, "join"),
+            (c, "Human"),
+            (d, "What is the price?"),
+            (g, "bot please"),
+            (a, "hello?"),
+            (b, "and the price?"),
+            (c, "thanks"),
+            (e, "I want a refund"),
+            (f, "hi"),
+            (g, "Track"),
+        ]
+        return [
+            InboundMessage(
+                f"wamid.{tag}{index}",
+                sender,
+                "900000000000001",
+                "whatsapp",
+                text=text,
+                timestamp=self.now + timedelta(seconds=index),
+            )
+            for index, (sender, text) in enumerate(script)
+        ]
+
+    def outcome(self, number):
+        contact = self.env["contact.centre.contact"].search([("whatsapp_number", "=", number)])
+        contact.invalidate_recordset()
+        thread = contact.thread_ids
+        return {
+            "messages": [
+                (m.direction, m.body_text, m.is_automated, m.campaign_id.name or False)
+                for m in thread.message_ids.sorted("id")
+            ],
+            "opted in": (contact.opt_in_whatsapp, contact.opt_in_whatsapp_source),
+            "consents": sorted((c.purpose, c.state, c.source) for c in contact.consent_ids),
+            "campaigns": contact.campaign_ids.mapped("name"),
+            "bot": [
+                (s.state, s.step_id.message, s.answers)
+                for s in self.env["whatsapp.chatbot.session"].search([("thread_id", "=", thread.id)])
+            ],
+            "scripts": thread.suggested_script_ids.mapped("name"),
+            "agent": thread.assigned_agent_id.login,
+            "email": contact.email,
+        }
+
+    def test_a_batch_gives_each_customer_what_one_at_a_time_gives(self):
+        batched, alone = self.customers("+3247066100"), self.customers("+3247066200")
+        self.enqueue_all(self.events(batched, "B"))
+        counts = (self.price.trigger_count, self.bot_automation.trigger_count)
+        for event in self.events(alone, "A"):  # no batch: every rule looks everything up itself
+            self.Message._ingest_inbound_event(self.whatsapp_config, event)
+        for one, other in zip(batched, alone, strict=True):
+            with self.subTest(customer=one):
+                self.assertEqual(self.outcome(one), self.outcome(other))
+        self.assertEqual((self.price.trigger_count, self.bot_automation.trigger_count), tuple(2 * n for n in counts))
+        self.assertEqual(counts, (2, 1))
+        # And what they get is what the rules say.
+        stop, join, bot, price, refund, new, started = (self.outcome(number) for number in batched)
+        self.assertEqual(stop["opted in"], (False, "keyword"))
+        confirmations = [body for direction, body, _auto, _campaign in stop["messages"] if direction == "outbound"]
+        self.assertEqual(len(confirmations), 1, "the opt-out confirmation, and nothing after it")
+        self.assertIn("START", confirmations[0])
+        self.assertEqual(stop["agent"], self.agent.login, "its next message is assigned")
+        self.assertEqual(join["campaigns"], ["Join"])
+        self.assertIn(("outbound", "Welcome to the club", True, "Join"), join["messages"])
+        self.assertIn(("outbound", "Prices are on our site.", True, False), join["messages"])
+        self.assertEqual(bot["bot"][0][0], "handed_over")
+        self.assertEqual(bot["agent"], self.agent.login)
+        self.assertIn(("outbound", "Prices are on our site.", True, False), price["messages"])
+        self.assertEqual(refund["scripts"], ["Refunds"])
+        self.assertEqual(new["agent"], self.agent.login)
+        self.assertEqual([state for state, _step, _answers in started["bot"]], ["running"])
+        self.assertEqual(started["bot"][0][1], "Your e-mail?", "the bot started in the batch took the next answer")
+        self.assertFalse(started["agent"], "no assignment while the bot runs")
+
+    def enqueue_all(self, events):
+        """Each event as a request of its own, all ingested by one batch."""
+        rows = self.Event.browse()
+        for event in events:
+            rows |= self.Event._enqueue(self.whatsapp_config, [event])
+        self.Event._process_pending()
+        rows.invalidate_recordset()
+        self.assertEqual(set(rows.mapped("state")), {"done"})
+        return rows
+
+    def test_queries_per_message_in_a_batch_of_fifty_are_bounded(self):
+        """Known customers writing in, rules configured but none matching, threads assigned: the
+        steady state of a reply wave. Before the rules were batched: 17 queries per message."""
+        Contact, Thread = self.env["contact.centre.contact"], self.env["contact.centre.thread"]
+        numbers = [f"+324706630{index:02d}" for index in range(50)]
+        contacts = Contact.create([{"name": number, "whatsapp_number": number} for number in numbers])
+        for contact in contacts:
+            Thread._get_or_create(contact, "whatsapp")._assign(self.agent)
+        for index, number in enumerate(numbers):
+            self.Event._enqueue(
+                self.whatsapp_config,
+                [InboundMessage(f"wamid.Q{index}", number, "900000000000001", "whatsapp", text=f"hello {index}")],
+            )
+        self.env.flush_all()
+        before = self.env.cr.sql_log_count
+        self.Event._process_pending()
+        self.env.flush_all()
+        queries = self.env.cr.sql_log_count - before
+        _logger.info("A batch of 50 inbound messages: %s queries", queries)
+        self.assertEqual(self.Message.search_count([("external_message_id", "=like", "wamid.Q%")]), 50)
+        # Measured: about 5 per message (savepoint, insert, conversation, contact, release) and
+        # some 40 per batch; the bound is generous, never a timing.
+        self.assertLessEqual(queries, 50 * 7 + 60, f"{queries} queries for 50 messages")
+
+    def test_a_message_stored_meanwhile_by_another_run_is_a_duplicate_not_a_failure(self):
+        """The batch looked it up before another transaction stored it: the insert hits the index."""
+        first = InboundMessage("wamid.RACE", "+32470663101", "900000000000001", "whatsapp", text="hi")
+        self.enqueue_all([first])
+        with patch.object(InboundLookups, "is_stored", lambda *args: False), mute_logger(MESSAGE_LOGGER):
+            rows = self.enqueue_all([first, self.inbound_after(first)])
+        self.assertEqual(rows.mapped("error"), [False, False])
+        self.assertEqual(self.Message.search_count([("external_message_id", "=", "wamid.RACE")]), 1)
+        self.assertEqual(self.Message.search_count([("external_message_id", "=", "wamid.RACE2")]), 1)
+
+    @staticmethod
+    def inbound_after(event):
+        return InboundMessage("wamid.RACE2", event.sender, event.recipient, "whatsapp", text="again")
