@@ -1,3 +1,4 @@
+import json
 import logging
 import threading
 from datetime import datetime, timedelta
@@ -724,11 +725,10 @@ class ContactCentreCampaign(models.Model):
         return self.env["contact.centre.campaign.recipient"].search(domain, limit=limit).try_lock_for_update()
 
     def _hand_over(self, recipients, token):
-        """Create the recipients' messages and claim them for run ``token``; the refused ones are
+        """Create the recipients' messages, claimed for run ``token``; the refused ones are
         recorded at once. Returns the hand-overs of the others, answers keyed (recipient, message)."""
-        messages = self._create_messages(recipients)
-        recipients.write({"state": "sending", "claimed_at": fields.Datetime.now()})
-        outbound = messages._claim(token)
+        messages = self._create_messages(recipients, token)
+        outbound = messages._outbound_or_refusal()
         refused = recipients.filtered(lambda r: not isinstance(outbound[r.message_id], OutboundMessage))
         if refused:
             self._record_results(refused, refused.message_id, [outbound[r.message_id] for r in refused])
@@ -742,70 +742,115 @@ class ContactCentreCampaign(models.Model):
         messages = Message.browse([message.id for (_recipient, message), _result in answers])
         self._record_results(recipients, messages, [result for _key, result in answers])
 
-    def _create_messages(self, recipients):
-        """One queued message per recipient, in its conversation, rendered for its contact; the
-        conversations and messages of the whole batch are made in a few bulk statements."""
+    def _create_messages(self, recipients, token):
+        """One queued message per recipient, in its conversation, rendered for its contact and
+        claimed for run ``token``; each recipient linked to its message and *sending*.
+
+        The hot path of a campaign: the batch's conversations, messages and recipients are written
+        in three statements (the ORM's ``create`` and ``write`` cost more than the provider's
+        request). Returns the messages, in the order of ``recipients``."""
         threads = self._threads_for(recipients)
-        values = []
+        now = fields.Datetime.now()
+        rows, rendering = [], {}
         for recipient in recipients:
             contact, channel = recipient.contact_id, recipient.channel
-            template, config = self._template_for(channel), self._config_for(channel)
-            template_values = template._render_values(contact)
-            values.append(
-                {
-                    "contact_id": contact.id,
-                    "thread_id": threads[contact.id, channel].id,
-                    "channel": channel,
-                    "direction": "outbound",
-                    "status": "queued",
-                    "provider": config._provider_name(),
-                    "message_type": "template" if channel == "whatsapp" else "text",
-                    "template_id": template.id,
-                    "template_values": template_values if channel == "whatsapp" else False,
-                    "body_text": template._render_preview(template_values),
-                    "campaign_id": self.id,
-                    "is_automated": True,
-                    config._message_config_field(): config.id,
-                }
+            if channel not in rendering:
+                template, config = self._template_for(channel), self._config_for(channel)
+                rendering[channel] = (template, config, config._provider_name(), config._message_config_field())
+            template, config, provider, config_field = rendering[channel]
+            values = template._render_values(contact)
+            rows.append(
+                (
+                    recipient.id,
+                    contact.id,
+                    threads[contact.id, channel],
+                    channel,
+                    provider,
+                    "template" if channel == "whatsapp" else "text",
+                    template.id,
+                    config.id if config_field == "whatsapp_config_id" else None,
+                    config.id if config_field == "sms_config_id" else None,
+                    json.dumps(values) if channel == "whatsapp" else None,
+                    template._render_preview(values),
+                )
             )
-        messages = self.env["contact.centre.message"].create(values)
-        self._link_messages(recipients, messages)
+        self.env.flush_all()
+        linked = dict(
+            self.env.execute_query(
+                SQL(
+                    """
+                    WITH batch(recipient_id, contact_id, thread_id, channel, provider, message_type, template_id,
+                               whatsapp_config_id, sms_config_id, template_values, body_text) AS (VALUES %(rows)s),
+                    inserted AS (
+                        INSERT INTO contact_centre_message
+                               (contact_id, thread_id, channel, direction, status, provider, message_type,
+                                template_id, template_values, body_text, campaign_id, is_automated,
+                                whatsapp_config_id, sms_config_id, company_id, assigned_agent_id,
+                                message_timestamp, send_claimed_at, send_claim_token,
+                                create_uid, write_uid, create_date, write_date)
+                        SELECT batch.contact_id, batch.thread_id, batch.channel, 'outbound', 'queued',
+                               batch.provider, batch.message_type, batch.template_id, batch.template_values,
+                               batch.body_text, %(campaign)s, TRUE, batch.whatsapp_config_id, batch.sms_config_id,
+                               thread.company_id, thread.assigned_agent_id, %(now)s, %(now)s, %(token)s,
+                               %(uid)s, %(uid)s, %(now)s, %(now)s
+                          FROM batch
+                          JOIN contact_centre_thread AS thread ON thread.id = batch.thread_id
+                     RETURNING id, thread_id
+                    )
+                    UPDATE contact_centre_campaign_recipient AS recipient
+                       SET message_id = inserted.id, state = 'sending', claimed_at = %(now)s,
+                           write_uid = %(uid)s, write_date = %(now)s
+                      FROM inserted JOIN batch ON batch.thread_id = inserted.thread_id
+                     WHERE recipient.id = batch.recipient_id
+                 RETURNING recipient.id, inserted.id
+                    """,
+                    rows=SQL(", ").join(
+                        SQL("(%s, %s, %s, %s, %s, %s, %s, %s::int, %s::int, %s::jsonb, %s)", *row) for row in rows
+                    ),
+                    campaign=self.id,
+                    now=now,
+                    token=token,
+                    uid=self.env.uid,
+                )
+            )
+        )
+        self.env.invalidate_all()  # new conversations and messages, and the recipients, written in SQL
+        messages = self.env["contact.centre.message"].browse([linked[recipient.id] for recipient in recipients])
         messages._touch_conversations()
         return messages
 
-    def _link_messages(self, recipients, messages):
-        """recipient.message_id for the batch in one statement (one UPDATE per row through the ORM)."""
-        recipients.flush_recordset(["message_id"])
-        self.env.cr.execute(
+    def _threads_for(self, recipients):
+        """{(contact id, channel): conversation id} for the recipients, the missing conversations
+        created in the same statement (assigned to the contact's agent, as the inbox would)."""
+        pairs = {(recipient.contact_id.id, recipient.channel) for recipient in recipients}
+        batch = SQL(", ").join(SQL("(%s, %s)", contact_id, channel) for contact_id, channel in pairs)
+        self.env.execute_query(
             SQL(
-                """UPDATE contact_centre_campaign_recipient AS recipient SET message_id = link.message_id
-                     FROM (VALUES %s) AS link(id, message_id) WHERE recipient.id = link.id""",
-                SQL(", ").join(
-                    SQL("(%s, %s)", recipient.id, message.id)
-                    for recipient, message in zip(recipients, messages, strict=True)
-                ),
+                """
+                INSERT INTO contact_centre_thread
+                       (contact_id, channel, company_id, assigned_agent_id, state,
+                        create_uid, write_uid, create_date, write_date)
+                SELECT contact.id, batch.channel, partner.company_id, contact.assigned_agent_id, 'open',
+                       %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
+                  FROM (VALUES %(batch)s) AS batch(contact_id, channel)
+                  JOIN contact_centre_contact AS contact ON contact.id = batch.contact_id
+                  JOIN res_partner AS partner ON partner.id = contact.partner_id
+                ON CONFLICT (contact_id, channel) DO NOTHING
+                """,
+                uid=self.env.uid,
+                batch=batch,
             )
         )
-        recipients.invalidate_recordset(["message_id"])
-
-    def _threads_for(self, recipients):
-        """{(contact id, channel): conversation} for the recipients, creating the missing ones at once."""
-        Thread = self.env["contact.centre.thread"]
-        existing = Thread.search([("contact_id", "in", recipients.contact_id.ids)])
-        threads = {(thread.contact_id.id, thread.channel): thread for thread in existing}
-        missing = {
-            (r.contact_id.id, r.channel): r.contact_id
-            for r in recipients
-            if (r.contact_id.id, r.channel) not in threads
-        }
-        created = Thread.create(
-            [
-                {"contact_id": contact.id, "channel": channel, "assigned_agent_id": contact.assigned_agent_id.id}
-                for (_contact_id, channel), contact in missing.items()
-            ]
+        rows = self.env.execute_query(
+            SQL(
+                """SELECT thread.contact_id, thread.channel, thread.id
+                     FROM contact_centre_thread AS thread
+                     JOIN (VALUES %s) AS batch(contact_id, channel)
+                       ON thread.contact_id = batch.contact_id AND thread.channel = batch.channel""",
+                batch,
+            )
         )
-        threads.update({(thread.contact_id.id, thread.channel): thread for thread in created})
-        return threads
+        return {(contact_id, channel): thread_id for contact_id, channel, thread_id in rows}
 
     def _record_results(self, recipients, messages, results):
         """What the provider answered for each recipient: the accepted ones in bulk, the others one by one."""

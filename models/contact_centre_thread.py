@@ -751,7 +751,7 @@ class ContactCentreThread(models.Model):
         contact = self.contact_id
         if not config:
             return self.env._("No %(channel)s provider is configured.", channel=self.channel)
-        if contact.company_id and config.company_id != contact.company_id:
+        if self.company_id and config.company_id != self.company_id:  # the contact's, stored: no read of it
             return self.env._(
                 "%(config)s belongs to another company than %(contact)s.",
                 config=config.display_name,
