@@ -33,6 +33,7 @@ CAMPAIGN_STATES = [
 ]
 
 RETRY_DELAY = timedelta(minutes=1)
+LISTED_IN_FORM = 1000  # contacts of a campaign the form lists; the others are counted, not sent to the browser
 WAKE_AFTER_START = 5  # seconds: the cron workers listen by then
 # The shape of an E.164 number, as PostgreSQL regular expression.
 E164_SQL = r"^\+[1-9][0-9]{6,14}$"
@@ -71,6 +72,8 @@ class ContactCentreCampaign(models.Model):
         "contact_id",
         "Contacts",
     )
+    listed_count = fields.Integer("Listed Contacts", compute="_compute_listed_count")
+    listed_truncated = fields.Boolean(compute="_compute_listed_count")
     filter_domain = fields.Char(
         "Also send to contacts matching",
         help="A filter on contacts that widens the audience (each contact still gets one message). "
@@ -253,6 +256,44 @@ class ContactCentreCampaign(models.Model):
         for campaign in self:
             campaign.has_filter = bool(campaign._filter_domain())
 
+    @api.depends("contact_ids")
+    def _compute_listed_count(self):
+        """How many contacts are listed (as saved), counted in SQL; the form shows the first
+        ``LISTED_IN_FORM`` of them."""
+        saved = [campaign._origin.id for campaign in self if campaign._origin.id]
+        counts = dict(
+            self.env.execute_query(
+                SQL(
+                    """SELECT campaign_id, COUNT(*) FROM contact_centre_campaign_contact_rel
+                        WHERE campaign_id = ANY(%s) GROUP BY campaign_id""",
+                    saved,
+                )
+            )
+        )
+        for campaign in self:
+            campaign.listed_count = counts.get(campaign._origin.id, 0)
+            campaign.listed_truncated = campaign.listed_count > LISTED_IN_FORM
+
+    def web_read(self, specification):
+        """The form lists the first ``LISTED_IN_FORM`` contacts of a campaign (by id), not all of
+        them: the web client would otherwise be sent every id of the list (a million for a large
+        campaign, each checked against its partner's archive flag: minutes and gigabytes for one
+        form). The list's edits are link and unlink commands, right whatever is shown."""
+        if "contact_ids" not in specification:
+            return super().web_read(specification)
+        listed = specification["contact_ids"] or {}
+        result = super().web_read({key: spec for key, spec in specification.items() if key != "contact_ids"})
+        Contact = self.env["contact.centre.contact"].with_context(**listed.get("context", {}))
+        for values, campaign in zip(result, self, strict=True):
+            contacts = Contact.search([("campaign_ids", "in", campaign.id)], order="id", limit=LISTED_IN_FORM)
+            if "fields" not in listed:
+                values["contact_ids"] = contacts.ids
+                continue
+            shown = contacts[: listed.get("limit") or len(contacts)]
+            rows = {row["id"]: row for row in shown.web_read(listed["fields"])}
+            values["contact_ids"] = [rows.get(contact_id) or {"id": contact_id} for contact_id in contacts.ids]
+        return result
+
     @api.depends("contact_ids", "filter_domain", "company_id", "user_id")
     def _compute_audience_count(self):
         """One COUNT over ``_audience_query`` per campaign: the contacts are never loaded."""
@@ -270,7 +311,7 @@ class ContactCentreCampaign(models.Model):
     def _compute_sms_estimate(self):
         for campaign in self:
             template = campaign.template_id if campaign.channel == "sms" else campaign.sms_template_id
-            sample = campaign.contact_ids[:1]
+            sample = campaign._sample_contact()
             text = template.body_text or "" if template else ""
             if template and sample:
                 text = template._render_preview(template._render_values(sample))
@@ -278,6 +319,12 @@ class ContactCentreCampaign(models.Model):
             campaign.sms_segments = segments
             sms_contacts = campaign.audience_count if campaign.channel == "sms" else 0
             campaign.sms_cost_estimate = segments * sms_contacts * campaign.sms_segment_cost
+
+    def _sample_contact(self):
+        """One contact of the campaign's list (the first), without reading the whole list."""
+        if isinstance(self.id, int):
+            return self.env["contact.centre.contact"].search([("campaign_ids", "in", self.id)], order="id", limit=1)
+        return self.contact_ids[:1]
 
     # Lifecycle
 

@@ -441,3 +441,30 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         reply(self.ben, "Why did I get this?", 3)
         campaign.invalidate_recordset()
         self.assertEqual((campaign.replied_count, campaign.replied_rate), (2, 100.0))
+
+    def test_the_form_lists_the_first_contacts_of_a_large_list_only(self):
+        """A campaign's form is not sent every id of its list (a million for a large campaign):
+        the first ones (by id) are listed, all are counted, and editing the list still works."""
+        campaign = self.campaign()
+        everyone = (self.ana | self.ben | self.cid | self.dan | self.eve).sorted("id")
+        form = {"listed_count": {}, "listed_truncated": {}, "contact_ids": {"fields": {"name": {}}, "limit": 2}}
+        with patch("odoo.addons.contact_centre.models.contact_centre_campaign.LISTED_IN_FORM", 3):
+            campaign.invalidate_recordset(["listed_count", "listed_truncated"])
+            [values] = campaign.web_read(form)
+        self.assertEqual(values["listed_count"], 5)
+        self.assertTrue(values["listed_truncated"])
+        self.assertEqual(
+            values["contact_ids"],
+            [
+                {"id": everyone[0].id, "name": everyone[0].name},
+                {"id": everyone[1].id, "name": everyone[1].name},
+                {"id": everyone[2].id},
+            ],
+        )
+        # The form's edits are link and unlink commands: one not shown can still be taken off the list.
+        campaign.write({"contact_ids": [fields.Command.unlink(everyone[4].id)]})
+        self.assertEqual(campaign.contact_ids, everyone[:4])
+        self.assertEqual(campaign.audience_count, 4)
+        [values] = campaign.web_read({"contact_ids": {}, "listed_truncated": {}})
+        self.assertEqual(values["contact_ids"], everyone[:4].ids)
+        self.assertFalse(values["listed_truncated"])
