@@ -1,8 +1,11 @@
 """Send N messages through each provider implementation to the simulator (with added latency)
 and print messages per second. The simulator runs in its own process so that it does not share
-the client's interpreter lock.
+the client's interpreter lock. The messages are those a campaign sends (a Meta template with a
+body variable, an SMS text with our reference and status callback), with as many requests in
+flight as the dispatch keeps (``contact_centre.max_in_flight``, 100 by default):
+``bench_dispatch.py`` measures the provider layer alone with these functions.
 
-    python bench/bench_providers.py [--count 10000] [--latency-ms 50] [--in-flight 200]
+    python bench/bench_providers.py [--count 10000] [--latency-ms 50] [--in-flight 100]
 """
 
 import argparse
@@ -21,9 +24,12 @@ from tools.providers import (  # noqa: E402
     MetaCloudProvider,
     OutboundMessage,
     ProviderError,
+    TemplateMessage,
     TwilioProvider,
 )
 from tools.simulator.control import configure  # noqa: E402
+
+MAX_IN_FLIGHT = 100  # contact_centre.max_in_flight, the default
 
 
 def providers(base_url):
@@ -37,11 +43,49 @@ def providers(base_url):
     }
 
 
+def campaign_messages(name, count):
+    """``count`` messages as a campaign hands them to provider ``name``: a template with its body
+    variable (Meta), a text with our reference and a status callback URL (SMS)."""
+    if name == "meta":
+        return [
+            OutboundMessage(
+                to=f"+32{470000000 + i}",
+                channel="whatsapp",
+                template=TemplateMessage(
+                    "bench", "en", [{"type": "body", "parameters": [{"type": "text", "text": f"Contact {i}"}]}]
+                ),
+                client_ref=f"cc-bench-{i}",
+            )
+            for i in range(count)
+        ]
+    return [
+        OutboundMessage(
+            to=f"+32{470000000 + i}",
+            channel="sms",
+            text=f"Hello Contact {i}, this is a benchmark",
+            status_callback="http://localhost:8069/contact_centre/webhook/twilio/1",
+            client_ref=f"cc-bench-{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def measure(provider, messages, in_flight):
+    """(messages/s, seconds, failures) of ``provider.send_many(messages)`` with ``in_flight``
+    requests at once, after a few to open the connections."""
+    provider.pool_size = max(provider.pool_size, in_flight)
+    provider.send_many(messages[:50], max_in_flight=in_flight)  # warm the connection pools
+    start = time.perf_counter()
+    results = provider.send_many(messages, max_in_flight=in_flight)
+    elapsed = time.perf_counter() - start
+    return len(messages) / elapsed, elapsed, sum(isinstance(r, ProviderError) for r in results)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=10000)
     parser.add_argument("--latency-ms", type=float, default=50)
-    parser.add_argument("--in-flight", type=int, default=200)
+    parser.add_argument("--in-flight", type=int, default=MAX_IN_FLIGHT)
     args = parser.parse_args()
     process, base_url = start_simulator(args.latency_ms)
     try:
@@ -51,14 +95,8 @@ def main():
         )
         for name, provider in providers(base_url).items():
             configure(base_url, latency_ms=args.latency_ms, callbacks=False)
-            provider.pool_size = args.in_flight
-            messages = [OutboundMessage(to="+32470123456", channel="sms", text=f"bench {i}") for i in range(args.count)]
-            provider.send_many(messages[:50], max_in_flight=args.in_flight)  # warm the connection pools
-            start = time.perf_counter()
-            results = provider.send_many(messages, max_in_flight=args.in_flight)
-            elapsed = time.perf_counter() - start
-            failed = sum(isinstance(r, ProviderError) for r in results)
-            print(f"{name:8s} {args.count / elapsed:8.0f} messages/s  ({elapsed:.1f} s, {failed} failed)", flush=True)
+            rate, elapsed, failed = measure(provider, campaign_messages(name, args.count), args.in_flight)
+            print(f"{name:8s} {rate:8.0f} messages/s  ({elapsed:.1f} s, {failed} failed)", flush=True)
     finally:
         process.terminate()
         process.wait(5)

@@ -41,9 +41,10 @@ def odoo_command(db, paths, *args):
     ]
 
 
-def create_database(db, paths):
+def create_database(db, paths, modules="contact_centre"):
+    """A new ``db`` with ``modules`` (comma-separated) installed."""
     subprocess.run(["dropdb", "--if-exists", db], check=True)
-    subprocess.run(odoo_command(db, paths, "-i", "contact_centre", "--stop-after-init", "--log-level=warn"), check=True)
+    subprocess.run(odoo_command(db, paths, "-i", modules, "--stop-after-init", "--log-level=warn"), check=True)
 
 
 def drop_database(db):
