@@ -168,6 +168,9 @@ class ContactCentreContact(models.Model):
     _whatsapp_number_idx = models.Index("(whatsapp_number)")
     _sms_number_idx = models.Index("(sms_number)")
     _assigned_agent_idx = models.Index("(assigned_agent_id)")
+    # Who opted out since a campaign was made, for its statistics (contact_centre.campaign).
+    _opted_out_whatsapp_idx = models.Index("(opt_in_whatsapp_date) WHERE NOT opt_in_whatsapp")
+    _opted_out_sms_idx = models.Index("(opt_in_sms_date) WHERE NOT opt_in_sms")
 
     @api.model
     def _agent_domain(self):

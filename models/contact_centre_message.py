@@ -357,6 +357,8 @@ class ContactCentreMessage(models.Model):
     _status_timestamp_idx = models.Index("(status, message_timestamp)")
     _thread_timestamp_idx = models.Index("(thread_id, message_timestamp DESC, id DESC)")
     _send_queue_idx = models.Index("(id) WHERE status = 'queued' AND direction = 'outbound'")
+    # The replies since a campaign was made, for its statistics (contact_centre.campaign).
+    _inbound_timestamp_idx = models.Index("(message_timestamp) WHERE direction = 'inbound'")
     _claimed_idx = models.Index("(send_claim_token) WHERE status = 'queued' AND send_claimed_at IS NOT NULL")
 
     @api.depends("unconfirmed_since")
