@@ -43,9 +43,9 @@ def sdk():
     """The parts of ``infobip-api-python-client`` used here, imported on first use: the package
     builds hundreds of pydantic models as it is imported (seconds of CPU), which every Odoo process
     (each worker, each restart after a crash) would otherwise pay at start, Infobip or not."""
-    from infobip_api_client import ApiClient, Configuration, SmsApi  # noqa: PLC0415
-    from infobip_api_client.exceptions import ApiException  # noqa: PLC0415
-    from infobip_api_client.models import (  # noqa: PLC0415
+    from infobip_api_client import ApiClient, Configuration, SmsApi  # noqa: F401, PLC0415 - returned through locals()
+    from infobip_api_client.exceptions import ApiException  # noqa: F401, PLC0415 - returned through locals()
+    from infobip_api_client.models import (  # noqa: F401, PLC0415 - returned through locals()
         SmsDestination,
         SmsMessage,
         SmsMessageContent,
@@ -55,24 +55,7 @@ def sdk():
         SmsWebhooks,
     )
 
-    return SimpleNamespace(
-        **{
-            cls.__name__: cls
-            for cls in (
-                ApiClient,
-                ApiException,
-                Configuration,
-                SmsApi,
-                SmsDestination,
-                SmsMessage,
-                SmsMessageContent,
-                SmsMessageDeliveryReporting,
-                SmsRequest,
-                SmsTextContent,
-                SmsWebhooks,
-            )
-        }
-    )
+    return SimpleNamespace(**locals())  # the names imported above
 
 
 # Inbound media URLs are on the account's base URL (xxxxx.api.infobip.com) or api.infobip.com;
