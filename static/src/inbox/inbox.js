@@ -839,6 +839,12 @@ export class ContactCentreInbox extends Component {
         await Promise.all([this.refreshActive(), this.loadConversations()]);
     }
 
+    /** The composer wizard for what the reply box does not offer (reply buttons, lists, flows). */
+    async openComposer() {
+        const action = await this.orm.call(THREAD_MODEL, "action_open_composer", [[this.state.active.id]]);
+        await this.action.doAction(action, { onClose: () => this.refreshActive() });
+    }
+
     openContact() {
         this.action.doAction({
             type: "ir.actions.act_window",

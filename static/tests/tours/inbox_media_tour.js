@@ -97,6 +97,21 @@ registry.category("web_tour.tours").add("contact_centre_inbox_media", {
             trigger: "body:not(:has(.o_cc_attachment_chosen))",
         },
         {
+            content: "Reply buttons, lists and flows: the full composer opens from the reply box",
+            trigger: "button.o_cc_more",
+            run: "click",
+        },
+        {
+            trigger: ".modal .o_field_widget[name=mode]",
+        },
+        {
+            trigger: ".modal button[special=cancel]",
+            run: "click",
+        },
+        {
+            trigger: "body:not(:has(.modal))",
+        },
+        {
             content: "By SMS, this provider sends no MMS: the paperclip says so",
             trigger: ".o_cc_conversation:has(.fa-commenting-o):contains('Mia')",
             run: "click",
