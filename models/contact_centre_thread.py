@@ -335,12 +335,7 @@ class ContactCentreThread(models.Model):
         self.ensure_one()
         self.check_access("read")
         params = self.env["ir.config_parameter"].sudo()
-        window_open = self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
-        if (
-            self.channel != "whatsapp"
-            or not window_open
-            or not params.get_param("contact_centre.whatsapp_read_receipts")
-        ):
+        if not self._window_open() or not params.get_param("contact_centre.whatsapp_read_receipts"):
             return False
         latest = self._latest_meta_inbound()
         config = latest.whatsapp_config_id
@@ -349,6 +344,14 @@ class ContactCentreThread(models.Model):
         provider, wamid = config._get_provider(), latest.external_message_id
         self.env.cr.postcommit.add(lambda: send_read_receipts_later([(provider, wamid)], typing=True))
         return True
+
+    def _window_open(self):
+        """Whether WhatsApp's 24 h window of this conversation is open now (free text, interactive
+        messages and flows may be sent; otherwise only a template)."""
+        self.ensure_one()
+        return self.channel == "whatsapp" and bool(
+            self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
+        )
 
     def _latest_meta_inbound(self):
         """The customer's latest WhatsApp message received through Meta here (what a read receipt names)."""
@@ -784,8 +787,7 @@ class ContactCentreThread(models.Model):
                 segments=segments,
                 max=self._sms_max_segments(),
             )
-        window_open = self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
-        if self.channel == "whatsapp" and not template and not window_open:
+        if self.channel == "whatsapp" and not template and not self._window_open():
             return self.env._(
                 "The WhatsApp conversation window is closed (24 hours after the contact's last message): "
                 "send an approved template instead."

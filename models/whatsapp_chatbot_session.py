@@ -162,12 +162,7 @@ class WhatsappChatbotSession(models.Model):
             return self._send_flow_step(step)
         if step.step_type != "question":
             return thread._send_automated(text=step.message)
-        interactive = (
-            thread.channel == "whatsapp"
-            and thread.whatsapp_window_end
-            and thread.whatsapp_window_end > fields.Datetime.now()
-            and self._interactive(step)
-        )
+        interactive = thread._window_open() and self._interactive(step)
         if interactive:
             return thread._send_automated(text=step.message, interactive=interactive)
         lines = [step.message] + [f"{index}. {option.name}" for index, option in enumerate(step.option_ids, start=1)]
@@ -178,8 +173,7 @@ class WhatsappChatbotSession(models.Model):
         account; else its text alone (the bot then goes on without waiting)."""
         thread = self.thread_id
         config = thread._sending_config() if thread.channel == "whatsapp" else None
-        window_open = thread.whatsapp_window_end and thread.whatsapp_window_end > fields.Datetime.now()
-        if config and window_open and step.flow_id.config_id.account_id == config.account_id:
+        if config and thread._window_open() and step.flow_id.config_id.account_id == config.account_id:
             try:
                 payload = step.flow_id._interactive_payload(step.message, cta=step.flow_cta)
             except InteractiveError:
