@@ -14,7 +14,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, mute_logger
 from odoo.tools.misc import _format_time_ago
 
-from ..tools.batch_cache import batch_cache
+from ..tools.batch_cache import batch_cache, in_batch
 from ..tools.errors import explain
 from ..tools.fetch import media_limit
 from ..tools.interactive import flow_answers_text, flow_token_of, new_flow_token
@@ -250,7 +250,7 @@ class InboundLookups:
 
 
 _MISSING = object()
-INBOUND_LOOKUPS = "contact_centre.inbound_lookups"  # key of the batch's InboundLookups in cr.cache
+INBOUND_LOOKUPS = "inbound_lookups"  # key of the batch's InboundLookups in its cache (tools/batch_cache.py)
 
 
 class ContactCentreMessage(models.Model):
@@ -456,14 +456,11 @@ class ContactCentreMessage(models.Model):
         """
         failures = [[] for _request in requests]
         statuses = {}  # config -> [(request index, position, event)]
-        lookups = self.env.cr.cache[INBOUND_LOOKUPS] = InboundLookups(self.env, requests)
-        try:
-            with batch_cache(self.env) as cache:
-                # The conversations the batch knows: their running chatbots are looked up at once.
-                cache["inbound_thread_ids"] = set(lookups._threads.values())
-                changed = self._ingest_in_order(requests, lookups, statuses, failures)
-        finally:
-            self.env.cr.cache.pop(INBOUND_LOOKUPS, None)
+        with batch_cache(self.env) as cache:
+            lookups = cache[INBOUND_LOOKUPS] = InboundLookups(self.env, requests)
+            # The conversations the batch knows: their running chatbots are looked up at once.
+            cache["inbound_thread_ids"] = set(lookups._threads.values())
+            changed = self._ingest_in_order(requests, lookups, statuses, failures)
         for config, items in statuses.items():
             try:
                 with self.env.cr.savepoint():
@@ -530,7 +527,7 @@ class ContactCentreMessage(models.Model):
     def _ingest_inbound_event(self, config, event):
         if event.edited_of:
             return self._ingest_edit(config, event)
-        lookups = self.env.cr.cache.get(INBOUND_LOOKUPS)  # the batch's, set by _ingest_batch
+        lookups = (in_batch(self.env) or {}).get(INBOUND_LOOKUPS)  # the batch's, set by _ingest_batch
         message = self._ingest_inbound(config, config._provider_name(), event, lookups=lookups)
         if message and not event.from_history:
             message._dispatch_inbound()
