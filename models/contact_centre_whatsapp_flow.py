@@ -1,7 +1,13 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..tools.interactive import SENDABLE_FLOW_STATUSES, InteractiveError, build_flow, new_flow_token
+from ..tools.interactive import (
+    SENDABLE_FLOW_STATUSES,
+    InteractiveError,
+    build_flow,
+    flow_from_meta,
+    new_flow_token,
+)
 from ..tools.providers import ProviderError
 
 FLOW_STATUSES = [
@@ -129,10 +135,10 @@ class ContactCentreWhatsappFlow(models.Model):
         now = fields.Datetime.now()
         creates, updated = [], 0
         for item in remote:
-            values = self._values_from_meta(item)
-            flow = known.pop(str(item["id"]), None)
+            values, flow_id = self._values_from_meta(item), flow_from_meta(item)["flow_id"]
+            flow = known.pop(flow_id, None)
             if flow is None:
-                creates.append({**values, "config_id": config.id, "flow_id": str(item["id"]), "meta_synced_date": now})
+                creates.append({**values, "config_id": config.id, "flow_id": flow_id, "meta_synced_date": now})
                 continue
             changes = {key: value for key, value in values.items() if flow[key] != value}
             if changes:
@@ -145,12 +151,12 @@ class ContactCentreWhatsappFlow(models.Model):
 
     @api.model
     def _values_from_meta(self, item):
-        """Name, status and categories of one of Meta's flows (a status this version does not know is left out)."""
-        values = {"name": str(item.get("name") or item["id"])}
-        status = str(item.get("status") or "").lower()
-        if status in dict(FLOW_STATUSES):
-            values["status"] = status
-        categories = item.get("categories")
-        if isinstance(categories, list):
-            values["categories"] = ", ".join(str(c).replace("_", " ").capitalize() for c in categories) or False
+        """Name, status and categories of one of Meta's flows, as ``tools.interactive.flow_from_meta``
+        reads them (what Meta does not say is left as it is)."""
+        meta = flow_from_meta(item)
+        values = {"name": meta["name"]}
+        if meta["status"]:
+            values["status"] = meta["status"]
+        if meta["categories"] is not None:
+            values["categories"] = meta["categories"] or False
         return values

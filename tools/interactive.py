@@ -260,7 +260,9 @@ MAX_FLOW_BODY = 1024
 MAX_FLOW_CTA = 20
 MAX_FLOW_TOKEN = 200
 FLOW_MESSAGE_VERSION = "3"
-# Flow statuses Meta lets a business send (a throttled flow is a published one Meta slows down)
+# Flow statuses as Meta's flow list gives them; those it lets a business send (a throttled flow is
+# a published one Meta slows down)
+FLOW_STATUSES = ("DRAFT", "PUBLISHED", "THROTTLED", "DEPRECATED", "BLOCKED")
 SENDABLE_FLOW_STATUSES = ("PUBLISHED", "THROTTLED")
 FLOW_ANSWER_KEY = re.compile(r"^screen_(?P<screen>\d+)_(?P<name>.+?)(?:_(?P<index>\d+))?$")
 # Emoji and pictographs, which Meta refuses on the flow's button (flow_cta)
@@ -379,3 +381,21 @@ def flow_answers_text(response):
     return "\n".join(
         f"{flow_answer_label(key)}: {_answer_text(answers[key])}" for key in sorted(answers, key=_answer_order)
     )
+
+
+def flow_from_meta(item):
+    """What Meta's flow list (``GET /<waba-id>/flows``, one ``item``) says of a flow: its Meta
+    ``flow_id`` (text), ``name``, ``status`` (lower case; None for a status this version does not
+    know) and ``categories`` as readable text ("" for an empty list, None when Meta gives none)."""
+    status = str(item.get("status") or "").upper()
+    categories = item.get("categories")
+    return {
+        "flow_id": str(item["id"]),
+        "name": str(item.get("name") or item["id"]),
+        "status": status.lower() if status in FLOW_STATUSES else None,
+        "categories": (
+            ", ".join(str(category).replace("_", " ").capitalize() for category in categories)
+            if isinstance(categories, list)
+            else None
+        ),
+    }

@@ -11,6 +11,7 @@ from tools.interactive import (
     flow_answer_label,
     flow_answers,
     flow_answers_text,
+    flow_from_meta,
     flow_token_of,
     new_flow_token,
     preview,
@@ -210,3 +211,15 @@ def test_the_simulator_refuses_an_unpublished_flow(simulator):
     provider.send(OutboundMessage(to="+32470123456", interactive=flow()))
     [sent] = sent_messages(simulator)
     assert sent["body"]["interactive"]["action"]["parameters"]["flow_token"] == "tok-1"
+
+
+def test_flow_from_meta_reads_one_item_of_metas_list():
+    assert flow_from_meta({"id": 42, "name": "Sign up", "status": "PUBLISHED", "categories": ["SIGN_UP", "OTHER"]}) == {
+        "flow_id": "42",
+        "name": "Sign up",
+        "status": "published",
+        "categories": "Sign up, Other",
+    }
+    unknown = flow_from_meta({"id": "7", "status": "SOMETHING_NEW"})
+    assert (unknown["name"], unknown["status"], unknown["categories"]) == ("7", None, None)
+    assert flow_from_meta({"id": "8", "categories": []})["categories"] == ""
