@@ -62,7 +62,7 @@ run_odoo_suite() {
     grep -E ' (ERROR|CRITICAL) ' "$log" | head -n 60
     local summary; summary=$(grep -E '[0-9]+ failed, [0-9]+ error\(s\) of [0-9]+ tests' "$log" | tail -n 1)
     echo "odoo: ${summary:-no test summary found}"
-    echo "tours run: $(grep -c 'tour succeeded' "$log")"
+    echo "tours run: $(grep -c '\.browser: tour succeeded' "$log")"
     local total f e
     total=$(echo "$summary" | grep -oE 'of [0-9]+ tests' | grep -oE '[0-9]+' || true)
     f=$(echo "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || true)
