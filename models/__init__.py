@@ -15,6 +15,7 @@ from . import contact_centre_thread_seen
 from . import contact_centre_message
 from . import contact_centre_campaign
 from . import contact_centre_campaign_recipient
+from . import contact_centre_campaign_tally
 from . import contact_centre_script_category
 from . import contact_centre_script
 from . import whatsapp_chatbot

@@ -155,27 +155,14 @@ class ContactCentreCampaign(models.Model):
             campaign.pricing_summary = summaries.get(campaign.id, False)
 
     def _compute_statistics(self):
-        """Every figure of every campaign of ``self`` in four grouped queries, never per record."""
-        Recipient = self.env["contact.centre.campaign.recipient"].sudo()
-        by_state = {}
-        for campaign, state, count in Recipient._read_group(
-            [("campaign_id", "in", self.ids)], ["campaign_id", "state"], ["__count"]
-        ):
-            by_state.setdefault(campaign.id, {})[state] = count
-        by_status = {}
-        for campaign, status, count in (
-            self.env["contact.centre.message"]
-            .sudo()
-            ._read_group(
-                [("campaign_id", "in", self.ids), ("direction", "=", "outbound")],
-                ["campaign_id", "status"],
-                ["__count"],
-            )
-        ):
-            by_status.setdefault(campaign.id, {})[status] = count
+        """Every figure of every campaign of ``self`` from the campaigns' tallies (kept by
+        PostgreSQL as the rows change: see ``contact.centre.campaign.tally``) and one query for
+        the replies and opt-outs: a campaign of a million recipients answers in milliseconds."""
+        counts = self.env["contact.centre.campaign.tally"]._counts(self.ids)
         replied, opted_out = self._reply_and_opt_out_counts()
         for campaign in self:
-            states, statuses = by_state.get(campaign.id, {}), by_status.get(campaign.id, {})
+            tally = counts.get(campaign.id, {})
+            states, statuses = tally.get("state", {}), tally.get("status", {})
             read = statuses.get("read", 0)
             delivered = statuses.get("delivered", 0) + read
             sent = statuses.get("sent", 0) + delivered
@@ -925,7 +912,7 @@ class ContactCentreCampaign(models.Model):
 
     def _finish_if_done(self):
         busy = self.env["contact.centre.campaign.recipient"].search_count(
-            [("campaign_id", "=", self.id), ("state", "in", ("pending", "sending"))]
+            [("campaign_id", "=", self.id), ("state", "in", ("pending", "sending"))], limit=1
         )
         if not busy:
             self.state = "done"

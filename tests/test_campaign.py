@@ -468,3 +468,68 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         [values] = campaign.web_read({"contact_ids": {}, "listed_truncated": {}})
         self.assertEqual(values["contact_ids"], everyone[:4].ids)
         self.assertFalse(values["listed_truncated"])
+
+    def test_tallies_follow_every_change_and_fold_without_losing_a_count(self):
+        """The statistics read PostgreSQL's running tallies: they must agree with a plain count of
+        the rows after inserts, updates, deletes and a fold, and forget a deleted campaign."""
+        Tally = self.env["contact.centre.campaign.tally"]
+
+        def counted(campaign):
+            """What the tallies say, against a plain GROUP BY of the rows."""
+            tally = Tally._counts(campaign.ids).get(campaign.id, {})
+            states = dict(
+                self.env.execute_query(
+                    SQL(
+                        """SELECT state, COUNT(*) FROM contact_centre_campaign_recipient
+                            WHERE campaign_id = %s GROUP BY state""",
+                        campaign.id,
+                    )
+                )
+            )
+            statuses = dict(
+                self.env.execute_query(
+                    SQL(
+                        """SELECT status, COUNT(*) FROM contact_centre_message
+                            WHERE campaign_id = %s AND direction = 'outbound' GROUP BY status""",
+                        campaign.id,
+                    )
+                )
+            )
+            self.assertEqual(tally.get("state", {}), states)
+            self.assertEqual(tally.get("status", {}), statuses)
+            return states, statuses
+
+        def tally_rows(campaign):
+            return self.env.execute_query(
+                SQL("SELECT COUNT(*) FROM contact_centre_campaign_tally WHERE campaign_id = %s", campaign.id)
+            )[0][0]
+
+        campaign = self.campaign()
+        campaign.action_schedule()
+        self.run_cron()
+        self.assertEqual(counted(campaign), ({"sent": 2, "excluded": 3}, {"sent": 2}))
+        messages = campaign.cc_message_ids
+        for status in ("delivered", "read"):
+            for message in messages:
+                message.status = status
+                message.flush_recordset()
+        messages[0].status = "failed"
+        self.assertEqual(counted(campaign)[1], {"read": 1, "failed": 1})
+        self.assertEqual(campaign.read_count, 1)
+        campaign.recipient_ids.filtered(lambda r: r.state == "excluded")[:1].unlink()
+        self.assertEqual(counted(campaign)[0], {"sent": 2, "excluded": 2})
+        # Folding leaves one row per key, and the same figures.
+        with patch("odoo.addons.contact_centre.models.contact_centre_campaign_tally.FOLD_ABOVE", 0):
+            Tally._fold()
+        self.assertEqual(counted(campaign), ({"sent": 2, "excluded": 2}, {"read": 1, "failed": 1}))
+        self.assertEqual(tally_rows(campaign), 4)
+        # A deleted campaign's tally goes with the next fold; a message moved out of it leaves its count.
+        other = self.campaign(name="Autumn")
+        other.action_schedule()
+        self.run_cron()
+        other.cc_message_ids[:1].campaign_id = campaign
+        self.assertEqual(counted(campaign)[1], {"read": 1, "failed": 1, "sent": 1})
+        self.assertEqual(counted(other)[1], {"sent": 1})
+        other.unlink()
+        Tally._fold()
+        self.assertEqual(tally_rows(other), 0)
