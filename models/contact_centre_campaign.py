@@ -308,11 +308,16 @@ class ContactCentreCampaign(models.Model):
             values["contact_ids"] = [rows.get(contact_id) or {"id": contact_id} for contact_id in contacts.ids]
         return result
 
-    @api.depends("contact_ids", "filter_domain", "company_id", "user_id")
+    @api.depends("contact_ids", "filter_domain", "company_id", "user_id", "audience_ready")
     def _compute_audience_count(self):
-        """One COUNT over ``_audience_query`` per campaign: the contacts are never loaded."""
+        """Once prepared, the audience is the campaign's recipients (each contact once), read from
+        its tallies; before, one COUNT over ``_audience_query``: the contacts are never loaded."""
         self.flush_model(["contact_ids", "company_id", "user_id", "filter_domain"])
-        for campaign in self:
+        prepared = self.filtered("audience_ready")
+        tallies = self.env["contact.centre.campaign.tally"]._counts(prepared.ids)
+        for campaign in prepared:
+            campaign.audience_count = sum(tallies.get(campaign.id, {}).get("state", {}).values())
+        for campaign in self - prepared:
             [(count,)] = self.env.execute_query(
                 SQL(
                     "SELECT COUNT(*) FROM contact_centre_contact WHERE id IN %s",

@@ -508,6 +508,7 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         campaign.action_schedule()
         self.run_cron()
         self.assertEqual(counted(campaign), ({"sent": 2, "excluded": 3}, {"sent": 2}))
+        self.assertEqual(campaign.audience_count, 5)  # once prepared, read from the tallies
         messages = campaign.cc_message_ids
         for status in ("delivered", "read"):
             for message in messages:
