@@ -534,3 +534,20 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         other.unlink()
         Tally._fold()
         self.assertEqual(tally_rows(other), 0)
+
+    def test_claims_go_forward_then_back_for_what_came_due(self):
+        """Each claim looks past the last one the run found (never again over what was sent),
+        and once nothing is left there, from the start: a recipient back in the queue (a retry now
+        due) is still claimed."""
+        campaign = self.campaign()
+        campaign._prepare_recipients()
+        ana, ben = (campaign.recipient_ids.filtered(lambda r: r.state == "pending")).sorted("id")
+        progress = {}
+        self.assertEqual(campaign._next_batch(1, progress), ana)
+        ana.state = "sending"
+        self.assertEqual(campaign._next_batch(1, progress), ben)
+        self.assertEqual(progress["after"], ben.id)
+        ana.state, ben.state = "pending", "sending"  # ana's message is to be sent again
+        self.assertEqual(campaign._next_batch(5, progress), ana)
+        ana.state = "sending"
+        self.assertFalse(campaign._next_batch(5, progress))

@@ -220,8 +220,8 @@ class TestUnconfirmed(SimulatorMixin, ContactCentreData, HttpCase):
         in_doubt = []
         claim = Campaign._claim_recipients
 
-        def claim_and_count(this, room, token):
-            result = claim(this, room, token)
+        def claim_and_count(this, room, token, progress=None):
+            result = claim(this, room, token, progress)
             in_doubt.append(this.env["contact.centre.campaign.recipient"].search_count([("state", "=", "sending")]))
             return result
 
