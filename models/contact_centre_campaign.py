@@ -848,9 +848,10 @@ class ContactCentreCampaign(models.Model):
             )
         )
         self.env.invalidate_all()  # new conversations and messages, and the recipients, written in SQL
-        messages = self.env["contact.centre.message"].browse([linked[recipient.id] for recipient in recipients])
-        messages._touch_conversations()
-        return messages
+        Message = self.env["contact.centre.message"]
+        # The conversations' latest message, from what was just written (not read back).
+        Message._touch_latest({row[2]: (now, Message._preview_of(row[10], row[5]), row[1]) for row in rows})
+        return Message.browse([linked[recipient.id] for recipient in recipients])
 
     def _threads_for(self, recipients):
         """{(contact id, channel): conversation id} for the recipients, the missing conversations

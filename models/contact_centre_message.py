@@ -373,10 +373,14 @@ class ContactCentreMessage(models.Model):
 
     @api.depends("body_text", "message_type")
     def _compute_preview(self):
-        types = dict(MESSAGE_TYPES)
         for message in self:
-            text = (message.body_text or "").strip().replace("\n", " ")
-            message.preview = text[:80] if text else f"[{types.get(message.message_type, '')}]"
+            message.preview = self._preview_of(message.body_text, message.message_type)
+
+    @api.model
+    def _preview_of(self, text, message_type):
+        """A message's one-line preview: its text, or its kind when it has none."""
+        text = (text or "").strip().replace("\n", " ")
+        return text[:80] if text else f"[{dict(MESSAGE_TYPES).get(message_type, '')}]"
 
     @api.depends("status", "provider", "error_code")
     def _compute_error_explanation(self):
@@ -1488,10 +1492,19 @@ class ContactCentreMessage(models.Model):
     def _touch_conversations(self):
         """What every outbound message, whatever sent it (a person, a campaign, the WhatsApp
         Business app), does to its conversation (latest time and preview, never older than what it
-        shows) and to its contact (latest outbound and activity): for a whole batch in two
-        statements, so that a campaign pays two queries per batch."""
-        messages = self
-        if not messages:
+        shows) and to its contact (latest outbound and activity): see ``_touch_latest``."""
+        latest = {}
+        for message in self:  # one message per conversation in a batch; the latest one if ever not
+            when = message.message_timestamp
+            if message.thread_id.id not in latest or latest[message.thread_id.id][0] <= when:
+                latest[message.thread_id.id] = (when, message.preview, message.contact_id.id)
+        self._touch_latest(latest)
+
+    @api.model
+    def _touch_latest(self, latest):
+        """``latest``: {conversation id: (time, preview, contact id)} of outbound messages, for a
+        whole batch in two statements, so that a campaign pays two queries per batch."""
+        if not latest:
             return
         Thread, Contact = self.env["contact.centre.thread"], self.env["contact.centre.contact"]
         thread_fields, contact_fields = (
@@ -1500,11 +1513,6 @@ class ContactCentreMessage(models.Model):
         )
         Thread.flush_model(thread_fields)
         Contact.flush_model(contact_fields)
-        latest = {}
-        for message in messages:  # one message per conversation in a batch; the latest one if ever not
-            when = message.message_timestamp
-            if message.thread_id.id not in latest or latest[message.thread_id.id][0] <= when:
-                latest[message.thread_id.id] = (when, message.preview, message.contact_id.id)
         self.env.execute_query(
             SQL(
                 """
@@ -1536,8 +1544,10 @@ class ContactCentreMessage(models.Model):
                 ),
             )
         )
-        messages.thread_id.invalidate_recordset([*thread_fields, "write_date", "write_uid"])
-        messages.contact_id.invalidate_recordset(contact_fields)
+        Thread.browse(latest).invalidate_recordset([*thread_fields, "write_date", "write_uid"])
+        Contact.browse([contact_id for _when, _preview, contact_id in latest.values()]).invalidate_recordset(
+            contact_fields
+        )
 
     def _notify_inbox(self):
         """Tell the inbox of the agents who may see these messages that they are new or changed."""
