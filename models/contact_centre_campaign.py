@@ -789,6 +789,7 @@ class ContactCentreCampaign(models.Model):
             contact, channel = recipient.contact_id, recipient.channel
             if channel not in rendering:
                 template, config = self._template_for(channel), self._config_for(channel)
+                template._prefetch_values(recipients.contact_id)
                 rendering[channel] = (template, config, config._provider_name(), config._message_config_field())
             template, config, provider, config_field = rendering[channel]
             values = template._render_values(contact)
@@ -847,11 +848,22 @@ class ContactCentreCampaign(models.Model):
                 )
             )
         )
-        self.env.invalidate_all()  # new conversations and messages, and the recipients, written in SQL
+        recipients.invalidate_recordset(["state", "message_id", "claimed_at", "write_uid", "write_date"])
+        self._forget_lists_of("contact.centre.thread", "contact.centre.message")
         Message = self.env["contact.centre.message"]
         # The conversations' latest message, from what was just written (not read back).
         Message._touch_latest({row[2]: (now, Message._preview_of(row[10], row[5]), row[1]) for row in rows})
         return Message.browse([linked[recipient.id] for recipient in recipients])
+
+    def _forget_lists_of(self, *model_names):
+        """Rows of ``model_names`` were inserted in SQL: forget the lists that may hold them (a
+        conversation's messages, a contact's conversations...), and nothing else of the cache:
+        what this turn read (contacts, templates, configurations) is read again otherwise."""
+        for model_name in model_names:
+            for field in self.env[model_name]._fields.values():
+                if field.type == "many2one" and field.store:
+                    for inverse in self.env.registry.field_inverses[field]:
+                        self.env[inverse.model_name].invalidate_model([inverse.name])
 
     def _threads_for(self, recipients):
         """{(contact id, channel): conversation id} for the recipients, the missing conversations
