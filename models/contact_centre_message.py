@@ -25,7 +25,7 @@ from ..tools.providers import (
     ProviderError,
     SendResult,
 )
-from ..tools.sending import SendPipeline, make_reference, parse_reference
+from ..tools.sending import ProcessSendPipeline, SendPipeline, make_reference, parse_reference
 from ..tools.status import is_forward
 from .contact_centre_contact import CHANNELS
 
@@ -1132,7 +1132,7 @@ class ContactCentreMessage(models.Model):
         return hand_overs
 
     @api.model
-    def _send_pipelined(self, claim, record):
+    def _send_pipelined(self, claim, record, own_process=False):
         """Keep up to ``contact_centre.max_in_flight`` provider requests in flight, claiming more as
         answers come back; one commit per turn holds what was recorded and what was claimed.
 
@@ -1141,11 +1141,14 @@ class ContactCentreMessage(models.Model):
         message, monotonic send time)]; ``record(answers)``
         records [(key, result)]. Hands over no more than the rate limit sends in about a second.
         Reports progress to the cron from the first hand-over, so that a host killed again and
-        again never makes Odoo take the cron for a job that times out.
+        again never makes Odoo take the cron for a job that times out. With ``own_process``, the
+        requests are made by a sender process (``ProcessSendPipeline``): the ORM and the HTTP
+        client then run on two cores.
         """
         limit = self._max_in_flight()
         turn = max(1, limit // 4)  # answers awaited per turn: fewer commits at full speed
-        with self._claim_token() as token, SendPipeline(limit) as pipeline:
+        pipeline_class = ProcessSendPipeline if own_process else SendPipeline
+        with self._claim_token() as token, pipeline_class(limit) as pipeline:
             claiming, ahead_until = True, 0.0
             while claiming or len(pipeline):
                 answers = pipeline.collect(timeout=0.05 if claiming else None, at_least=turn)

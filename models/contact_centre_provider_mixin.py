@@ -3,7 +3,7 @@ import time
 from odoo import api, fields, models, modules, tools
 from odoo.tools import SQL
 
-from ..tools.providers import PROVIDERS, ProviderError
+from ..tools.providers import ProviderError, make_provider
 from ..tools.sending import pace
 
 UNCONFIRMED_POLICIES = [("review", "Flag for a person"), ("resend", "Send again")]
@@ -51,8 +51,7 @@ class ContactCentreProviderMixin(models.AbstractModel):
     def _get_provider(self):
         """The Odoo-free client of this configuration, with its secrets."""
         self.ensure_one()
-        name, settings = self._cached_provider_settings()
-        return PROVIDERS[name](**settings)
+        return make_provider(*self._cached_provider_settings())
 
     @tools.ormcache("self._name", "self.id")
     def _cached_provider_settings(self):

@@ -8,6 +8,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
+from ..tools.sending import ProcessSendPipeline
 from ..tools.simulator.control import configure, sent_messages
 from .common import ContactCentreCase, SimulatorMixin
 
@@ -551,3 +552,28 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         self.assertEqual(campaign._next_batch(5, progress), ana)
         ana.state = "sending"
         self.assertFalse(campaign._next_batch(5, progress))
+
+    def test_a_large_campaign_sends_from_a_sender_process(self):
+        """Past ``contact_centre.sender_process_from`` recipients still to send, the requests are
+        made by a sender process (tools/send_worker.py): the same messages, answers and statistics."""
+        self.env["ir.config_parameter"].sudo().set_param("contact_centre.sender_process_from", "2")
+        campaign = self.campaign()
+        campaign.action_schedule()
+        with patch(
+            "odoo.addons.contact_centre.models.contact_centre_message.ProcessSendPipeline",
+            wraps=ProcessSendPipeline,
+        ) as pipeline:
+            self.run_cron()
+        pipeline.assert_called_once()
+        self.assertEqual(campaign.state, "done")
+        self.assertEqual((campaign.recipient_count, campaign.sent_count), (2, 2))
+        sent = sent_messages(self.simulator_url)
+        self.assertEqual(sorted(m["to"] for m in sent), ["32470100001", "32470100002"])
+        self.assertEqual(sorted(campaign.cc_message_ids.mapped("external_message_id")), sorted(m["id"] for m in sent))
+        # Below the threshold (or with 0), the threads of the dispatching process send.
+        other = self.campaign()
+        other._prepare_recipients()  # two to send
+        self.assertTrue(other._sends_from_own_process())
+        for threshold in ("3", "0"):
+            self.env["ir.config_parameter"].sudo().set_param("contact_centre.sender_process_from", threshold)
+            self.assertFalse(other._sends_from_own_process())

@@ -6,9 +6,17 @@ finish. So a process killed at any moment leaves in doubt only the requests trul
 never a whole batch.
 """
 
+import os
+import pickle
+import queue
 import re
+import subprocess
+import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+from .providers import answer_from_wire, outbound_to_wire
 
 REFERENCE = re.compile(r"^cc-([0-9a-z]{1,16})-([0-9]{1,18})$")
 
@@ -37,7 +45,7 @@ def pace(start, count, rate):
     return [start + index / rate for index in range(count)]
 
 
-def _send_after(send, message, delay):
+def send_after(send, message, delay):
     if delay > 0:
         time.sleep(delay)
     return send(message)
@@ -75,7 +83,7 @@ class SendPipeline:
         on the caller's clock: a thread has a free worker at once (never more in flight than
         workers), and a test's frozen clock in the caller cannot make a worker wait for ever."""
         delay = at - time.monotonic() if at is not None else 0
-        self._keys[self._pool.submit(_send_after, send, message, delay)] = key
+        self._keys[self._pool.submit(send_after, send, message, delay)] = key
 
     def collect(self, timeout=None, at_least=1):
         """The answers that came back: waits up to ``timeout`` seconds for ``at_least`` of them
@@ -96,3 +104,108 @@ class SendPipeline:
     def close(self):
         """Wait for what is in flight (its answers are lost to the caller) and stop the threads."""
         self._pool.shutdown(wait=True)
+
+
+class SenderDied(RuntimeError):
+    """The sender process ended with requests in flight: their answers are unknown."""
+
+
+class ProcessSendPipeline:
+    """A ``SendPipeline`` whose requests are made by a sender process (``tools/send_worker.py``),
+    so that the dispatcher's own Python and the HTTP client run on two cores, not under one
+    interpreter lock. Same interface; ``send`` must be the ``_send_or_error`` of a provider made
+    by ``make_provider`` (the process builds its own client from the provider's ``spec``).
+
+    What is submitted is written to the process at the next ``collect``, as one frame. Should the
+    process die, ``collect`` raises ``SenderDied``: what was in flight stays claimed, in doubt, as
+    after a crash of the dispatcher itself."""
+
+    def __init__(self, max_in_flight):
+        self.max_in_flight = max(1, int(max_in_flight))
+        self._keys, self._outgoing, self._tickets = {}, [], 0
+        self._answers = queue.Queue()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tools.send_worker", str(self.max_in_flight)],
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._reader = threading.Thread(target=self._read_answers, daemon=True, name="cc-sender-answers")
+        self._reader.start()
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def free(self):
+        return self.max_in_flight - len(self._keys)
+
+    def submit(self, key, send, message, at=None):
+        spec = getattr(getattr(send, "__self__", None), "spec", None)
+        if spec is None:
+            raise TypeError("A sender process sends through a provider made by make_provider")
+        delay = at - time.monotonic() if at is not None else 0
+        self._tickets += 1
+        self._keys[self._tickets] = key
+        self._outgoing.append((self._tickets, spec, outbound_to_wire(message), delay))
+
+    def collect(self, timeout=None, at_least=1):
+        """As ``SendPipeline.collect``."""
+        self._flush()
+        if not self._keys:
+            return []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        wanted, answers = min(at_least, len(self._keys)), []
+        while True:
+            try:
+                answers += self._answers.get_nowait()
+                continue
+            except queue.Empty:
+                pass
+            left = None if deadline is None else deadline - time.monotonic()
+            if len(answers) >= wanted or (left is not None and left <= 0):
+                break
+            try:
+                answers += self._answers.get(timeout=left)
+            except queue.Empty:
+                break
+        return [self._answer(ticket, data) for ticket, data in answers]
+
+    def _answer(self, ticket, data):
+        if data is None or data[0] == "failed":
+            raise SenderDied(data[1] if data else "The sender process ended with requests in flight")
+        return self._keys.pop(ticket), answer_from_wire(data)
+
+    def _flush(self):
+        if self._outgoing:
+            frame, self._outgoing = self._outgoing, []
+            try:
+                pickle.dump(frame, self._process.stdin)
+                self._process.stdin.flush()
+            except (BrokenPipeError, OSError) as error:
+                raise SenderDied(f"The sender process is gone: {error}") from error
+
+    def _read_answers(self):
+        while True:
+            try:
+                frame = pickle.load(self._process.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                self._answers.put([(None, None)])  # wakes a waiting collect, which raises
+                return
+            self._answers.put(frame)
+
+    def close(self):
+        """Let the process finish what it was given (its answers are lost to the caller) and end."""
+        try:
+            self._flush()
+            self._process.stdin.close()
+        except (SenderDied, OSError):
+            pass
+        self._process.wait()
+        self._reader.join(timeout=5)

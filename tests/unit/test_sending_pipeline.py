@@ -6,6 +6,8 @@ import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from tools.providers import (
     InfobipProvider,
     MetaCloudProvider,
@@ -13,12 +15,14 @@ from tools.providers import (
     ProviderError,
     SendResult,
     StatusUpdate,
+    TemplateMessage,
     TwilioProvider,
     WebhookRequest,
+    make_provider,
 )
 from tools.providers.twilio import with_reference
-from tools.sending import SendPipeline, make_reference, pace, parse_reference
-from tools.simulator.control import configure
+from tools.sending import ProcessSendPipeline, SenderDied, SendPipeline, make_reference, pace, parse_reference
+from tools.simulator.control import configure, sent_messages
 
 SID = "ACsim000000000000000000000000000000"
 
@@ -103,6 +107,53 @@ def test_collect_waits_for_at_least_some_answers_or_the_timeout():
         began = time.monotonic()
         assert pipeline.collect(timeout=0.02) == []
         assert time.monotonic() - began < 0.2
+
+
+# The sender process: the same pipeline, its requests made by another process
+
+
+def made_meta(base_url):
+    settings = {"phone_number_id": "100000000000001", "access_token": "token", "app_secret": "s", "waba_id": "2001"}
+    return make_provider("meta", {**settings, "base_url": base_url})
+
+
+def test_sender_process_sends_each_message_once_and_answers_each(simulator):
+    configure(simulator, fail_next=[131026])  # the first message the simulator receives is undeliverable
+    send = made_meta(simulator)._send_or_error
+    template = TemplateMessage("promo", "en", [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}])
+    answers = {}
+    with ProcessSendPipeline(4) as pipeline:
+        pending = list(range(30))
+        while pending or len(pipeline):
+            while pending and pipeline.free:
+                index = pending.pop(0)
+                message = OutboundMessage(to=f"+3247010{index:04d}", template=template if index % 2 else None)
+                message.text = None if index % 2 else f"hello {index}"
+                message.client_ref = f"cc-abc-{index}"
+                pipeline.submit(index, send, message)
+            answers.update(pipeline.collect(timeout=5))
+    assert sorted(answers) == list(range(30))
+    failed = [index for index, answer in answers.items() if isinstance(answer, ProviderError)]
+    assert len(failed) == 1 and answers[failed[0]].kind == "recipient" and answers[failed[0]].code == "131026"
+    sent = sent_messages(simulator)  # what the simulator accepted
+    assert len(sent) == 29 and len({m["to"] for m in sent}) == 29, "each message sent once"
+    accepted = {answer.provider_message_id for answer in answers.values() if isinstance(answer, SendResult)}
+    assert len(accepted) == 29
+    templated = [m for m in sent if m["body"].get("type") == "template"]
+    assert len(templated) == sum(1 for index in answers if index % 2 and index not in failed)
+    assert templated[0]["body"]["template"]["name"] == "promo"
+
+
+def test_sender_process_needs_a_provider_it_can_rebuild_and_reports_its_death(simulator):
+    with ProcessSendPipeline(2) as pipeline:
+        with pytest.raises(TypeError):
+            pipeline.submit(1, lambda message: SendResult("x"), OutboundMessage(to="+32470100000", text="hi"))
+        configure(simulator, latency_ms=2000)
+        pipeline.submit(1, made_meta(simulator)._send_or_error, OutboundMessage(to="+32470100000", text="hi"))
+        pipeline.collect(timeout=0)  # written to the process
+        pipeline._process.kill()
+        with pytest.raises(SenderDied):
+            pipeline.collect(timeout=5)
 
 
 # Our reference in each provider's callbacks (the simulator posts them as the real ones do)

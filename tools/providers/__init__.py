@@ -29,8 +29,12 @@ from .base import (
     WebhookParseError,
     WebhookRequest,
     EVENT_TYPES,
+    answer_from_wire,
+    answer_to_wire,
     event_from_json,
     event_to_json,
+    outbound_from_wire,
+    outbound_to_wire,
 )
 from .custom import CustomHttpProvider
 from .infobip import InfobipProvider
@@ -43,3 +47,11 @@ PROVIDERS = {
     "infobip": InfobipProvider,
     "custom": CustomHttpProvider,
 }
+
+
+def make_provider(name, settings):
+    """The client of provider ``name`` with ``settings`` (its constructor's keyword arguments),
+    which remembers them (``spec``): a sender process builds the same client from them."""
+    provider = PROVIDERS[name](**settings)
+    provider.spec = (name, dict(settings))
+    return provider

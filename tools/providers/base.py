@@ -411,6 +411,32 @@ class SendResult:
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
+# What crosses the pipe to a sender process (``tools/send_worker.py``): plain data, so that the
+# two sides need not import these classes under the same module name.
+
+
+def outbound_to_wire(message):
+    return asdict(message)
+
+
+def outbound_from_wire(data):
+    template = data.get("template")
+    return OutboundMessage(**{**data, "template": TemplateMessage(**template) if template else None})
+
+
+def answer_to_wire(answer):
+    """A ``SendResult`` or ``ProviderError`` as a tuple (the raw answer is not sent back)."""
+    if isinstance(answer, SendResult):
+        return ("sent", answer.provider_message_id, answer.status)
+    return ("error", answer.kind, answer.message, answer.code, answer.retry_after, answer.http_status)
+
+
+def answer_from_wire(data):
+    if data[0] == "sent":
+        return SendResult(data[1], data[2])
+    return ProviderError(*data[1:])
+
+
 def utc_from_timestamp(value):
     """Aware UTC datetime from unix seconds (int or numeric string), or None."""
     try:
@@ -478,6 +504,7 @@ class Provider:
     media_hosts = ()  # documented hosts of inbound media (exact names, or ".suffix" for subdomains)
     media_credential_hosts = ()  # those of them that may receive the credentials
     media_deadline = 30.0  # seconds for a whole media download, redirects included
+    spec = None  # (name, settings) when made by ``make_provider``: what a sender process rebuilds it from
 
     def __init__(self, timeout=10):
         self.timeout = timeout
