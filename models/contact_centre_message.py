@@ -1199,7 +1199,7 @@ class ContactCentreMessage(models.Model):
         if modules.module.current_test:
             return True
         more = True
-        self.env["contact.centre.campaign.tally"]._fold()
+        self.env["contact.centre.campaign.tally"]._fold_now_and_then()
         if self.env.context.get("cron_id"):
             more = self.env["ir.cron"]._commit_progress(handed_over, remaining=remaining) > 0
         else:

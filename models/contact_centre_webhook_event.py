@@ -228,7 +228,7 @@ class ContactCentreWebhookEvent(models.Model):
                 time.sleep(min(0.05 * conflicts, 1.0))
             if not auto_commit:
                 return
-            self.env["contact.centre.campaign.tally"]._fold()
+            self.env["contact.centre.campaign.tally"]._fold_now_and_then()
             self.env.cr.commit()
             if time.monotonic() >= deadline:
                 self._processor_cron()._trigger()
