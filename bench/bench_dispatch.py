@@ -164,8 +164,7 @@ def report_details(figures):
     details = [
         f"  provider alone: {provider['sent']} sent in {provider['seconds']:.1f} s, {provider['failed']} failed",
         f"  dispatch: {run['sent']} sent in {run['seconds']} s, simulator received {run['received']}, "
-        f"audience prepared in {run['prepare_seconds']} s, peak RSS {run['peak_rss_mb']} MB "
-        f"(sender process {run['sender_peak_rss_mb']} MB)",
+        f"audience prepared in {run['prepare_seconds']} s, peak RSS {run['peak_rss_mb']} MB",
     ]
     if odoo:
         details.append(
@@ -221,7 +220,7 @@ def large(db, paths, url, args, settings):
         reference = dispatch(db, paths, url, args, settings, name, REFERENCE)
         print(
             f"{name}: {REFERENCE} recipients (whole dispatch): {reference['rate']:.0f} messages/s, "
-            f"peak RSS {reference['peak_rss_mb']} MB (sender process {reference['sender_peak_rss_mb']} MB)",
+            f"peak RSS {reference['peak_rss_mb']} MB",
             flush=True,
         )
         big = dispatch(db, paths, url, args, settings, name, args.recipients, limit=args.dispatch_seconds, stats=True)
@@ -234,8 +233,7 @@ def large(db, paths, url, args, settings):
         )
         print(
             f"  dispatch for {args.dispatch_seconds:g} s: {big['sent']} sent in {big['seconds']} s "
-            f"= {big['rate']:.0f} messages/s, simulator received {big['received']}; peak RSS {big['peak_rss_mb']} MB "
-            f"(sender process {big['sender_peak_rss_mb']} MB), "
+            f"= {big['rate']:.0f} messages/s, simulator received {big['received']}; peak RSS {big['peak_rss_mb']} MB, "
             f"{growth:+.1f}% against {REFERENCE} recipients (target within 10%)",
             flush=True,
         )

@@ -421,8 +421,6 @@ def run(env, limit=None):
     seconds = time.perf_counter() - started
     sent = Message.search_count([("campaign_id", "!=", False), ("status", "!=", "queued")]) - before
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # The sender process, if the run used one (tools/send_worker.py): the largest ended child.
-    sender_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     states = dict(env["contact.centre.campaign.recipient"]._read_group([], ["state"], ["__count"]))
     print(
         json.dumps(
@@ -431,7 +429,6 @@ def run(env, limit=None):
                 "seconds": round(seconds, 2),
                 "rate": round(sent / seconds, 1) if seconds else 0,
                 "peak_rss_mb": round(peak_mb, 1),
-                "sender_peak_rss_mb": round(sender_mb, 1),
                 "states": states,
                 "began": began,
                 "ended": began + seconds,
