@@ -434,6 +434,19 @@ class ContactCentreContact(models.Model):
         kind = getattr(event, "sender_kind", "phone")
         contact = self._find_by_sender(event.sender, kind, getattr(event, "user_id", None))
         if not contact:
+            contact = self._create_from_inbound([event])
+        referral = getattr(event, "referral", None)
+        if referral and not contact.came_from:
+            contact.came_from = " ".join(filter(None, [referral.get("headline"), referral.get("source_url")]))[:250]
+        return contact
+
+    @api.model
+    def _create_from_inbound(self, events):
+        """New contacts of the current company for the senders of inbound ``events`` (one each),
+        named after their profile; in one ``create`` (a burst of first messages makes hundreds)."""
+        values_list = []
+        for event in events:
+            kind = getattr(event, "sender_kind", "phone")
             values = {
                 "name": event.profile_name or event.sender,
                 "preferred_channel": event.channel,
@@ -443,11 +456,8 @@ class ContactCentreContact(models.Model):
                 values["whatsapp_number" if event.channel == "whatsapp" else "sms_number"] = event.sender
             else:
                 values.update(sender_kind=kind, sender_ref=getattr(event, "user_id", None) or event.sender)
-            contact = self.with_context(cc_provider_number=True).create(values)
-        referral = getattr(event, "referral", None)
-        if referral and not contact.came_from:
-            contact.came_from = " ".join(filter(None, [referral.get("headline"), referral.get("source_url")]))[:250]
-        return contact
+            values_list.append(values)
+        return self.with_context(cc_provider_number=True).create(values_list)
 
     def _apply_opt_command(self, message):
         """Handle STOP/START/HELP (and the configured words) sent as a whole message.

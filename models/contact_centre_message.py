@@ -117,6 +117,11 @@ INBOX_MESSAGE_FIELDS = [
 ]
 
 
+# Kinds of events that never make or change a contact: a batch of only these may create the new
+# senders of its inbound messages before ingesting them (``InboundLookups._create_senders``).
+LEAVES_CONTACTS = {"InboundMessage", "StatusUpdate", "TemplateStatusUpdate", "Reaction", "MessageDeleted"}
+
+
 class InboundLookups:
     """What the inbound messages of a batch of webhook requests need looked up, looked up at once:
     which of them are stored already (and the messages they reply to), their senders' contacts
@@ -136,6 +141,9 @@ class InboundLookups:
             for event in events:
                 if type(event).__name__ == "InboundMessage" and not event.edited_of:
                     inbound.setdefault(config, []).append(event)
+        # New senders are created up front, together, unless an event of the batch may make or
+        # change a contact before their message comes (then each is made in its turn).
+        self._creates_senders = {type(e).__name__ for _c, events in requests for e in events} <= LEAVES_CONTACTS
         if inbound:
             self._look_up(inbound)
 
@@ -183,6 +191,8 @@ class InboundLookups:
             if refs:
                 for contact in Contact.search([("company_id", "=", company.id), ("sender_ref", "in", refs)]):
                     self._contacts.setdefault((company.id, "ref", contact.sender_ref), contact.id)
+            if self._creates_senders:
+                self._create_senders(Contact, company, events)
         contact_ids = set(self._contacts.values())
         if contact_ids:
             # Their companies (their partners'), which each message stores: read at once, not one by one.
@@ -193,6 +203,19 @@ class InboundLookups:
             )
             for thread in threads:
                 self._threads.setdefault((thread.contact_id.id, thread.channel), thread.id)
+
+    def _create_senders(self, Contact, company, events):
+        """The contacts of the phone numbers writing for the first time, made together (as
+        ``_find_or_create_from_inbound`` would make them one by one, from each one's first message)."""
+        first = {}
+        for event in events:
+            key = (company.id, "phone", event.sender)
+            if event.sender_kind == "phone" and event.sender and key not in self._contacts:
+                first.setdefault(event.sender, event)
+        if first:
+            created = Contact._create_from_inbound(list(first.values()))
+            for sender, contact in zip(first, created, strict=True):
+                self._contacts[company.id, "phone", sender] = contact.id
 
     def _contact_key(self, config, event):
         if event.sender_kind == "phone":

@@ -13,7 +13,7 @@ from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
 from ..models.contact_centre_message import InboundLookups
-from ..tools.providers import InboundMessage, StatusUpdate
+from ..tools.providers import IdentityChange, InboundMessage, StatusUpdate
 from ..tools.sending import make_reference
 from .common import ContactCentreData
 
@@ -64,8 +64,7 @@ class TestIngestionBatch(ContactCentreData, TransactionCase):
             channel="whatsapp",
             text=text,
             timestamp=at(minutes),
-            profile_name="Batch",
-            **values,
+            **{"profile_name": "Batch", **values},
         )
 
     def enqueue(self, *requests):
@@ -233,6 +232,39 @@ class TestIngestionBatch(ContactCentreData, TransactionCase):
         # Stored before: a duplicate again in a later batch.
         self.enqueue([self.inbound("wamid.DUP", "Hello")])
         self.assertEqual(self.Message.search_count([("external_message_id", "=", "wamid.DUP")]), 1)
+
+    def test_new_senders_of_a_batch_are_created_together_from_their_first_message(self):
+        """A burst of first messages: their senders' contacts are made in one ``create`` (one by
+        one, each costs several times more), named after their first message's profile; a batch
+        with an event that may make or change a contact first makes them in their turn."""
+        Contact = type(self.env["contact.centre.contact"])
+        created = []
+        original = Contact._create_from_inbound
+
+        def counted(this, events):
+            created.append([event.sender for event in events])
+            return original(this, events)
+
+        with patch.object(Contact, "_create_from_inbound", counted):
+            self.enqueue(
+                [self.inbound("wamid.N1", "Hi", sender="+32470777001", profile_name="Ann")],
+                [self.inbound("wamid.N2", "Hi", sender="+32470777002", profile_name="Bob")],
+                [self.inbound("wamid.N3", "Again", sender="+32470777001", minutes=1, profile_name="Ann B.")],
+            )
+        self.assertEqual(created, [["+32470777001", "+32470777002"]])
+        messages = self.Message.search([("external_message_id", "in", ["wamid.N1", "wamid.N2", "wamid.N3"])])
+        by_id = {m.external_message_id: m.contact_id for m in messages}
+        self.assertEqual(by_id["wamid.N1"], by_id["wamid.N3"])
+        self.assertEqual((by_id["wamid.N1"].name, by_id["wamid.N2"].name), ("Ann", "Bob"))
+        self.assertEqual(by_id["wamid.N2"].whatsapp_number, "+32470777002")
+        self.assertEqual(by_id["wamid.N1"].company_id, self.whatsapp_config.company_id)
+        # An identity change in the batch: each new sender is made in its turn, as one by one.
+        created.clear()
+        change = IdentityChange(sender="+32470000003", kind="identity_changed")
+        with patch.object(Contact, "_create_from_inbound", counted):
+            self.enqueue([change], [self.inbound("wamid.N4", "Hi", sender="+32470777004", profile_name="Cy")])
+        self.assertEqual(created, [["+32470777004"]])
+        self.assertEqual(self.Message.search([("external_message_id", "=", "wamid.N4")]).contact_id.name, "Cy")
 
     def test_a_known_contact_and_a_reply_are_found_by_the_batch(self):
         original = self.outbound("wamid.ASKED")
