@@ -51,18 +51,11 @@ def send_after(send, message, delay):
     return send(message)
 
 
-class SendPipeline:
-    """Up to ``max_in_flight`` provider requests at once, each made no earlier than its time.
-
-    ``submit`` a key (what the caller records the answer on), the provider's ``send`` callable
-    (returns a ``SendResult`` or a ``ProviderError``, never raises: ``Provider._send_or_error``)
-    and the message; ``collect`` returns the answers that came back, as (key, result). The
-    threads never touch the database: recording is the caller's.
-    """
+class _InFlight:
+    """What both pipelines share: the requests in flight, keyed by what the caller records."""
 
     def __init__(self, max_in_flight):
         self.max_in_flight = max(1, int(max_in_flight))
-        self._pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="cc-send")
         self._keys = {}
 
     def __len__(self):
@@ -77,6 +70,23 @@ class SendPipeline:
     @property
     def free(self):
         return self.max_in_flight - len(self._keys)
+
+    def close(self):
+        raise NotImplementedError
+
+
+class SendPipeline(_InFlight):
+    """Up to ``max_in_flight`` provider requests at once, each made no earlier than its time.
+
+    ``submit`` a key (what the caller records the answer on), the provider's ``send`` callable
+    (returns a ``SendResult`` or a ``ProviderError``, never raises: ``Provider._send_or_error``)
+    and the message; ``collect`` returns the answers that came back, as (key, result). The
+    threads never touch the database: recording is the caller's.
+    """
+
+    def __init__(self, max_in_flight):
+        super().__init__(max_in_flight)
+        self._pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="cc-send")
 
     def submit(self, key, send, message, at=None):
         """Send ``message`` at monotonic time ``at`` (now when None). The wait is measured here,
@@ -110,7 +120,7 @@ class SenderDied(RuntimeError):
     """The sender process ended with requests in flight: their answers are unknown."""
 
 
-class ProcessSendPipeline:
+class ProcessSendPipeline(_InFlight):
     """A ``SendPipeline`` whose requests are made by a sender process (``tools/send_worker.py``),
     so that the dispatcher's own Python and the HTTP client run on two cores, not under one
     interpreter lock. Same interface; ``send`` must be the ``_send_or_error`` of a provider made
@@ -121,8 +131,8 @@ class ProcessSendPipeline:
     after a crash of the dispatcher itself."""
 
     def __init__(self, max_in_flight):
-        self.max_in_flight = max(1, int(max_in_flight))
-        self._keys, self._outgoing, self._tickets = {}, [], 0
+        super().__init__(max_in_flight)
+        self._outgoing, self._tickets = [], 0
         self._answers = queue.Queue()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "tools.send_worker", str(self.max_in_flight)],
@@ -132,19 +142,6 @@ class ProcessSendPipeline:
         )
         self._reader = threading.Thread(target=self._read_answers, daemon=True, name="cc-sender-answers")
         self._reader.start()
-
-    def __len__(self):
-        return len(self._keys)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    @property
-    def free(self):
-        return self.max_in_flight - len(self._keys)
 
     def submit(self, key, send, message, at=None):
         spec = getattr(getattr(send, "__self__", None), "spec", None)
