@@ -304,6 +304,36 @@ class TestCompaniesAreSeparate(TwoCompanies, HttpCase):
         self.assertNotIn(self.contact_b, audience.contact_id)
         self.assertEqual(set(audience.contact_id.company_id.ids), {self.company_a.id})
 
+    def test_another_companys_campaign_form_and_figures_are_refused(self):
+        """The campaign form's own read (``web_read``, which lists the first contacts itself) and
+        its figures (read from the tallies in SQL) answer only for campaigns of the user's company."""
+        campaign_b = (
+            self.env["contact.centre.campaign"]
+            .with_company(self.company_b)
+            .create({"name": "B's promo", "contact_ids": [fields.Command.set(self.contact_b.ids)]})
+        )
+        campaign_b._prepare_recipients()
+        form = {
+            "name": {},
+            "sent_count": {},
+            "audience_count": {},
+            "listed_count": {},
+            "contact_ids": {"fields": {"name": {}}},
+        }
+        [values] = campaign_b.with_user(self.supervisor_b).web_read(form)
+        self.assertEqual(
+            (values["audience_count"], values["contact_ids"]), (1, [{"id": self.contact_b.id, "name": "Bea of B"}])
+        )
+        for user in (self.supervisor, self.agent):
+            with self.assertRaises(AccessError):
+                campaign_b.with_user(user).web_read(form)
+            with self.assertRaises(AccessError):
+                campaign_b.with_user(user).read(["recipient_count", "sent_count"])
+        # A search by name from company A finds nothing either.
+        self.assertFalse(
+            self.env["contact.centre.campaign"].with_user(self.supervisor).search([("name", "=", "B's promo")])
+        )
+
     def test_an_empty_filter_is_nobody(self):
         for empty in (False, "[]"):
             campaign = self.env["contact.centre.campaign"].create({"name": "Empty", "filter_domain": empty})
