@@ -1,13 +1,12 @@
 import re
-from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..tools.keywords import opt_command, parse_keywords
 from ..tools.phone import InvalidPhoneNumber, to_e164
+from ..tools.window import window_end, window_open
 
-WHATSAPP_WINDOW = timedelta(hours=24)
 E164_SHAPE = re.compile(r"^\+[1-9]\d{6,14}$")
 
 CHANNELS = [("whatsapp", "WhatsApp"), ("sms", "SMS")]
@@ -180,13 +179,13 @@ class ContactCentreContact(models.Model):
     def _compute_whatsapp_window_end(self):
         for contact in self:
             last = contact.last_whatsapp_inbound_date
-            contact.whatsapp_window_end = last + WHATSAPP_WINDOW if last else False
+            contact.whatsapp_window_end = window_end(last)
 
     @api.depends("whatsapp_window_end")
     def _compute_whatsapp_window_open(self):
         now = fields.Datetime.now()
         for contact in self:
-            contact.whatsapp_window_open = bool(contact.whatsapp_window_end and contact.whatsapp_window_end > now)
+            contact.whatsapp_window_open = window_open(contact.whatsapp_window_end, now)
 
     def _search_whatsapp_window_open(self, operator, value):
         if operator not in ("=", "!=") or not isinstance(value, bool):

@@ -15,7 +15,8 @@ from ..tools.providers import mms
 from ..tools.providers.receipts import send_read_receipts_later
 from ..tools.rendering import MissingTemplateValues, render
 from ..tools.segments import sms_info
-from .contact_centre_contact import CHANNELS, WHATSAPP_WINDOW
+from ..tools.window import window_end, window_open
+from .contact_centre_contact import CHANNELS
 
 _logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class ContactCentreThread(models.Model):
     def _compute_whatsapp_window_end(self):
         for thread in self:
             last = thread.channel == "whatsapp" and thread.last_inbound_date
-            thread.whatsapp_window_end = last + WHATSAPP_WINDOW if last else False
+            thread.whatsapp_window_end = window_end(last)
 
     @api.depends_context("uid")
     def _compute_unread_count(self):
@@ -349,9 +350,7 @@ class ContactCentreThread(models.Model):
         """Whether WhatsApp's 24 h window of this conversation is open now (free text, interactive
         messages and flows may be sent; otherwise only a template)."""
         self.ensure_one()
-        return self.channel == "whatsapp" and bool(
-            self.whatsapp_window_end and self.whatsapp_window_end > fields.Datetime.now()
-        )
+        return self.channel == "whatsapp" and window_open(self.whatsapp_window_end, fields.Datetime.now())
 
     def _latest_meta_inbound(self):
         """The customer's latest WhatsApp message received through Meta here (what a read receipt names)."""

@@ -6,6 +6,7 @@ from odoo.exceptions import UserError
 from ..tools.interactive import InteractiveError, build_from_text
 from ..tools.interactive import preview as interactive_preview
 from ..tools.segments import sms_info
+from ..tools.window import window_open
 
 
 class ContactCentreComposer(models.TransientModel):
@@ -85,8 +86,7 @@ class ContactCentreComposer(models.TransientModel):
     def _compute_window_open(self):
         now = fields.Datetime.now()
         for composer in self:
-            end = composer.thread_id.whatsapp_window_end
-            composer.window_open = composer.channel == "sms" or bool(end and end > now)
+            composer.window_open = composer.channel == "sms" or window_open(composer.thread_id.whatsapp_window_end, now)
 
     @api.depends("thread_id", "channel")
     def _compute_flow_config_id(self):
