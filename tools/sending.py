@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from .providers import answer_from_wire, outbound_to_wire
 
+CLOSE_TIMEOUT = 180  # seconds a sender process is given to finish what it has (a request and its retries take less)
 REFERENCE = re.compile(r"^cc-([0-9a-z]{1,16})-([0-9]{1,18})$")
 
 
@@ -204,5 +205,9 @@ class ProcessSendPipeline(_InFlight):
             self._process.stdin.close()
         except (SenderDied, OSError):
             pass
-        self._process.wait()
+        try:
+            self._process.wait(timeout=CLOSE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._process.kill()  # what it still had stays in doubt, settled as after a crash
+            self._process.wait()
         self._reader.join(timeout=5)
