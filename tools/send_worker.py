@@ -2,9 +2,10 @@
 
     python -m tools.send_worker MAX_IN_FLIGHT      (run from the addon's directory)
 
-Reads from stdin pickled frames, each a list of (ticket, provider spec, message, delay): the
+Reads from stdin pickled frames, each a list of (ticket, provider spec, message, send time on the
+host's monotonic clock, shared with the dispatcher): the
 provider client is built from its spec (``make_provider``: name and settings) once, the message
-from its plain data (``outbound_from_wire``); each is sent after its delay by one of MAX_IN_FLIGHT
+from its plain data (``outbound_from_wire``); each is sent at its time by one of MAX_IN_FLIGHT
 threads. Writes to stdout pickled frames of answers [(ticket, answer)], as many as are ready at
 once. At the end of stdin (the dispatcher is done, or died) it finishes what it has and exits:
 what it was given was claimed and committed before, so it is sent, never dropped half-way.
@@ -18,6 +19,7 @@ import pickle
 import queue
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .providers import answer_to_wire, make_provider, outbound_from_wire
@@ -44,10 +46,11 @@ def serve(reader, writer, max_in_flight):
             frame = pickle.load(reader)
         except EOFError:
             break
-        for ticket, spec, data, delay in frame:
+        for ticket, spec, data, at in frame:
             key = pickle.dumps(spec)
             if key not in providers:
                 providers[key] = make_provider(*spec)
+            delay = at - time.monotonic() if at is not None else 0
             future = pool.submit(send_after, providers[key]._send_or_error, outbound_from_wire(data), delay)
             future.add_done_callback(lambda future, ticket=ticket: answered(ticket, future))
     pool.shutdown(wait=True)

@@ -148,10 +148,11 @@ class ProcessSendPipeline(_InFlight):
         spec = getattr(getattr(send, "__self__", None), "spec", None)
         if spec is None:
             raise TypeError("A sender process sends through a provider made by make_provider")
-        delay = at - time.monotonic() if at is not None else 0
         self._tickets += 1
         self._keys[self._tickets] = key
-        self._outgoing.append((self._tickets, spec, outbound_to_wire(message), delay))
+        # The booked time itself, not a delay: CLOCK_MONOTONIC is the host's, shared by both
+        # processes, so the time the message waits in the pipe does not shift it (nor bunch it).
+        self._outgoing.append((self._tickets, spec, outbound_to_wire(message), at))
 
     def collect(self, timeout=None, at_least=1):
         """As ``SendPipeline.collect``."""
