@@ -182,7 +182,8 @@ class ContactCentreCampaignTally(models.AbstractModel):
                         table_name=TALLY_TABLE,
                         table=SQL.identifier(TALLY_TABLE),
                         above=FOLD_ABOVE,
-                    )
+                    ),
+                    log_exceptions=False,
                 )
         except psycopg2.errors.SerializationFailure:
             pass

@@ -117,6 +117,8 @@ INBOX_MESSAGE_FIELDS = [
 ]
 
 
+RECORD_ATTEMPTS = 20  # tries to record a turn's provider answers, each in a new snapshot
+
 # Kinds of events that never make or change a contact: a batch of only these may create the new
 # senders of its inbound messages before ingesting them (``InboundLookups._create_senders``).
 LEAVES_CONTACTS = {"InboundMessage", "StatusUpdate", "TemplateStatusUpdate", "Reaction", "MessageDeleted"}
@@ -1176,7 +1178,10 @@ class ContactCentreMessage(models.Model):
             while claiming or len(pipeline):
                 answers = pipeline.collect(timeout=0.05 if claiming else None, at_least=turn)
                 if answers:
-                    self._retrying(lambda answers=answers: record(answers))
+                    # The provider's callbacks, ingested meanwhile (maybe by another host), update
+                    # the same messages: answers are tried again until recorded, never given up
+                    # after a few conflicts (the run would stop and leave what is in flight in doubt).
+                    self._retrying(lambda answers=answers: record(answers), attempts=RECORD_ATTEMPTS)
                 claimed, hand_overs = 0, []
                 if claiming and pipeline.free >= turn and ahead_until - time.monotonic() < 1:
                     room = pipeline.free
