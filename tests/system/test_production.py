@@ -414,8 +414,8 @@ def campaign_state(db, campaign_id):
     return state, recipients
 
 
-def busiest_second(stack, first, count):
-    """The most messages of this campaign the provider received in any one-second window."""
+def busiest_window(stack, first, count, seconds):
+    """The most messages of this campaign the provider received in any window of ``seconds``."""
     numbers = {f"32471{i:06d}" for i in range(first, first + count)}
     moments = sorted(
         message["at"]
@@ -424,7 +424,7 @@ def busiest_second(stack, first, count):
     )
     best, start = 0, 0
     for end, moment in enumerate(moments):
-        while moment - moments[start] >= 1.0:
+        while moment - moments[start] >= seconds:
             start += 1
         best = max(best, end - start + 1)
     return best
@@ -497,11 +497,16 @@ def test_campaign_sent_once_by_one_host_while_the_other_ingests(stack):
     assert recipients == {"sent": count}, f"no host stopped, yet {recipients}; the hosts' errors: {errors(stack)}"
     times = received(stack, first, count)
     assert len(times) == count and max(times.values()) == 1, "a recipient got the message twice, or none"
-    # The rate limit is booked in the database: a total over both hosts. The simulator stamps each
-    # message after its 50 ms of latency, in a thread of a busy machine: its one-second windows
-    # jitter by a few messages (measured up to 8% over, never twice the limit as two hosts each
-    # keeping a limit of their own would give).
-    assert busiest_second(stack, first, count) <= 150 * 1.1, "the number's rate limit is a total over both hosts"
+    # The rate limit is booked in the database: a total over both hosts (two hosts each keeping a
+    # limit of their own would send twice as many). The simulator stamps each message after its 50
+    # ms of latency, in a thread of a busy machine: a message sent in time may be stamped 100 ms
+    # late, so one-second windows jitter by 10-17% (measured on a quiet machine, before and after
+    # the sender process), which a three-second window divides by three.
+    busiest = busiest_window(stack, first, count, 3)
+    assert busiest <= 3 * 150 * 1.1, (
+        f"the number's rate limit is a total over both hosts: {busiest} in 3 s, "
+        f"{busiest_window(stack, first, count, 1)} in 1 s"
+    )
     dispatchers = hosts_running(stack, DISPATCH_JOB, since)
     assert len(dispatchers) >= 1
     ingesters = hosts_running(stack, INGEST_JOB, since)

@@ -8,7 +8,7 @@ NOW = datetime(2026, 11, 26, 12, 0)
 
 
 def test_the_window_closes_24_hours_after_the_last_message():
-    assert WHATSAPP_WINDOW == timedelta(hours=24)
+    assert timedelta(hours=24) == WHATSAPP_WINDOW
     assert window_end(NOW) == NOW + timedelta(hours=24)
     assert window_end(None) is False and window_end(False) is False, "no message from the customer: no window"
 
