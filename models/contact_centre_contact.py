@@ -434,10 +434,15 @@ class ContactCentreContact(models.Model):
         contact = self._find_by_sender(event.sender, kind, getattr(event, "user_id", None))
         if not contact:
             contact = self._create_from_inbound([event])
-        referral = getattr(event, "referral", None)
-        if referral and not contact.came_from:
-            contact.came_from = " ".join(filter(None, [referral.get("headline"), referral.get("source_url")]))[:250]
+        contact._note_referral(event)
         return contact
+
+    def _note_referral(self, event):
+        """The ad that brought the contact (a click-to-WhatsApp referral on ``event``), kept when
+        the contact has none yet."""
+        referral = getattr(event, "referral", None)
+        if referral and not self.came_from:
+            self.came_from = " ".join(filter(None, [referral.get("headline"), referral.get("source_url")]))[:250]
 
     @api.model
     def _create_from_inbound(self, events):

@@ -260,9 +260,7 @@ class InboundLookups:
         if not contact_id:
             return None
         contact = self.env["contact.centre.contact"].with_company(config.company_id).browse(contact_id)
-        referral = getattr(event, "referral", None)
-        if referral and not contact.came_from:
-            contact.came_from = " ".join(filter(None, [referral.get("headline"), referral.get("source_url")]))[:250]
+        contact._note_referral(event)
         return contact
 
     def thread(self, contact, channel):
