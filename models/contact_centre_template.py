@@ -253,11 +253,17 @@ class ContactCentreTemplate(models.Model):
         without a line that is the name of a contact field (``{{name}}``, ``{{city}}``) takes its value."""
         self.ensure_one()
         values = {variable.placeholder: variable._value_for(contact) for variable in self.variable_ids}
-        for name in placeholders(self.body_text or ""):
-            if name not in values and name in contact._fields and not name.isdigit():
-                value = contact[name]
-                values[name] = "" if value is False or value is None else str(getattr(value, "display_name", value))
+        for name in self._named_contact_fields(contact):
+            value = contact[name]
+            values[name] = "" if value is False or value is None else str(getattr(value, "display_name", value))
         return values
+
+    def _named_contact_fields(self, Contact):
+        """The placeholders of the text without a variable line that name a field of the contact
+        (``{{name}}``, ``{{city}}``): they take its value."""
+        lines = set(self.variable_ids.mapped("placeholder"))
+        names = dict.fromkeys(placeholders(self.body_text or ""))
+        return [name for name in names if name not in lines and name in Contact._fields and not name.isdigit()]
 
     def _prefetch_values(self, contacts):
         """Read at once, and only, the fields of ``contacts`` that ``_render_values`` takes: a
@@ -265,7 +271,7 @@ class ContactCentreTemplate(models.Model):
         partners (a campaign's hot path)."""
         self.ensure_one()
         names = {variable.field_name for variable in self.variable_ids if variable.source == "field"}
-        names.update(name for name in placeholders(self.body_text or "") if not name.isdigit())
+        names.update(self._named_contact_fields(contacts))
         wanted = [contacts._fields[name] for name in names if name in contacts._fields]
         contacts.fetch([field.name for field in wanted if not field.inherited])
         partner_fields = [field.related_field.name for field in wanted if field.inherited]
