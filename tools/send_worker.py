@@ -23,9 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .providers import answer_to_wire, make_provider, outbound_from_wire
-from .sending import send_after
-
-FAILED = "failed"  # an answer frame entry: the send itself raised (a bug), with its text
+from .sending import SEND_FAILED, send_after
 
 
 def serve(reader, writer, max_in_flight):
@@ -39,7 +37,7 @@ def serve(reader, writer, max_in_flight):
         try:
             answers.put((ticket, answer_to_wire(future.result())))
         except Exception as error:  # noqa: BLE001 - told to the dispatcher, which stops
-            answers.put((ticket, (FAILED, repr(error))))
+            answers.put((ticket, (SEND_FAILED, repr(error))))
 
     while True:
         try:

@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from .providers import answer_from_wire, outbound_to_wire
 
+SEND_FAILED = "failed"  # a sender process's answer when the send itself raised (a bug), with its text
 CLOSE_TIMEOUT = 180  # seconds a sender process is given to finish what it has (a request and its retries take less)
 REFERENCE = re.compile(r"^cc-([0-9a-z]{1,16})-([0-9]{1,18})$")
 
@@ -177,7 +178,7 @@ class ProcessSendPipeline(_InFlight):
         return [self._answer(ticket, data) for ticket, data in answers]
 
     def _answer(self, ticket, data):
-        if data is None or data[0] == "failed":
+        if data is None or data[0] == SEND_FAILED:
             raise SenderDied(data[1] if data else "The sender process ended with requests in flight")
         return self._keys.pop(ticket), answer_from_wire(data)
 
