@@ -21,8 +21,7 @@ def webhook_max_bytes(controller):
     Odoo calls this before it parses the request's parameters: a body announced larger is refused
     (413) here, without reading a byte of it (werkzeug would read a too large body to its end
     before refusing it); one that does not say its length is cut at the limit by werkzeug."""
-    value = request.env["ir.config_parameter"].sudo().get_param("contact_centre.webhook_max_bytes")
-    limit = int(value) if value and value.isdigit() else DEFAULT_MAX_BODY
+    limit = request.env["ir.config_parameter"]._cc_get_int("contact_centre.webhook_max_bytes", DEFAULT_MAX_BODY)
     length = request.httprequest.content_length
     if length is not None and length > limit:
         raise RequestEntityTooLarge()

@@ -1,3 +1,4 @@
+from . import ir_config_parameter
 from . import res_users
 from . import res_config_settings
 from . import contact_centre_provider_mixin

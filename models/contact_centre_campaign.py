@@ -707,8 +707,7 @@ class ContactCentreCampaign(models.Model):
         """Whether this run's requests are made by a sender process: when the campaign has at
         least ``contact_centre.sender_process_from`` recipients still to send (1,000 by default;
         0 never), for which a process that starts in a fraction of a second pays off."""
-        threshold = self.env["ir.config_parameter"].sudo().get_param("contact_centre.sender_process_from", "1000")
-        threshold = int(threshold) if str(threshold).isdigit() else 1000
+        threshold = self.env["ir.config_parameter"]._cc_get_int("contact_centre.sender_process_from", 1000)
         pending = self.env["contact.centre.campaign.tally"]._counts(self.ids).get(self.id, {}).get("state", {})
         return bool(threshold) and pending.get("pending", 0) >= threshold
 

@@ -830,8 +830,9 @@ class ContactCentreMessage(models.Model):
 
         A failed or too large download keeps the message with a note: it never fails the webhook.
         """
-        configured = self.env["ir.config_parameter"].sudo().get_param("contact_centre.max_media_bytes")
-        max_bytes = (int(configured) if (configured or "").isdigit() else 0) or media_limit(self.message_type)
+        max_bytes = self.env["ir.config_parameter"]._cc_get_int("contact_centre.max_media_bytes", 0) or media_limit(
+            self.message_type
+        )
         attachments = self.env["ir.attachment"]
         for index, media in enumerate(event.media):
             try:
@@ -1235,7 +1236,7 @@ class ContactCentreMessage(models.Model):
 
     @api.model
     def _max_in_flight(self):
-        return int(self.env["ir.config_parameter"].sudo().get_param("contact_centre.max_in_flight", 100) or 100)
+        return self.env["ir.config_parameter"]._cc_get_int("contact_centre.max_in_flight", 100) or 100
 
     @api.model
     @contextmanager

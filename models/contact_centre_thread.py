@@ -796,8 +796,7 @@ class ContactCentreThread(models.Model):
     @api.model
     def _sms_max_segments(self):
         """Most segments an outgoing SMS may take (``contact_centre.sms_max_segments``, 10 by default)."""
-        value = self.env["ir.config_parameter"].sudo().get_param("contact_centre.sms_max_segments", "10")
-        return int(value) if value.isdigit() and int(value) > 0 else 10
+        return self.env["ir.config_parameter"]._cc_get_int("contact_centre.sms_max_segments", 10) or 10
 
     def _send_automated(self, **values):
         """Send on behalf of an automation, a chatbot or an opt-out: a message the rules refuse
