@@ -14,7 +14,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, mute_logger
 from odoo.tools.misc import _format_time_ago
 
-from ..tools.batch_cache import batch_cache, in_batch
+from ..tools.batch_cache import batch_cache, in_batch, resume_batch
 from ..tools.errors import explain
 from ..tools.fetch import media_limit
 from ..tools.interactive import flow_answers_text, flow_token_of, new_flow_token
@@ -137,6 +137,9 @@ class InboundLookups:
         self._stored = {}  # (config key, provider message id) -> message id, or None when not stored
         self._contacts = {}  # (company id, "phone"|"ref", sender) -> contact id
         self._threads = {}  # (contact id, channel) -> thread id
+        self._together = {}  # (config key, provider message id) -> id of the message stored with the batch's others
+        self._owners = {}  # keys of ``_together`` -> the event it was stored for (a copy later in the batch is a duplicate)
+        self._taken = set()  # keys of ``_together`` whose event came
         self._journal = []  # (dictionary, key) added since start()
         inbound = {}
         for config, events in requests:
@@ -270,6 +273,87 @@ class InboundLookups:
     def remember(self, config, event, contact, thread):
         self._add(self._contacts, self._contact_key(config, event), contact.id)
         self._add(self._threads, (contact.id, thread.channel), thread.id)
+
+    def together(self, requests):
+        """[(config, event, contact)]: the inbound messages of ``requests`` that may be stored with
+        the others of the batch, before any event is ingested (``_store_inbound_together``): when no
+        event of the batch may make or change a contact, for senders known or just created, each
+        provider id once, neither stored already nor replying to a message of the same batch
+        (whose id is not known before it is stored), not from a synchronised history (which opens
+        no window)."""
+        if not self._creates_senders:
+            return []
+        batch_ids = {
+            e.provider_message_id
+            for _config, events in requests
+            for e in events
+            if type(e).__name__ == "InboundMessage"
+        }
+        items, seen = [], set()
+        for config, events in requests:
+            for event in events:
+                if type(event).__name__ != "InboundMessage":
+                    continue
+                key = (self._config_key(config), event.provider_message_id)
+                if (
+                    event.edited_of
+                    or event.from_history
+                    or key in seen
+                    or self.is_stored(config, event.provider_message_id) is not False
+                    or event.reply_to_provider_id in batch_ids
+                ):
+                    continue
+                contact = self.contact(config, event)
+                if contact:
+                    seen.add(key)
+                    items.append((config, event, contact))
+        return items
+
+    def threads_of(self, pairs):
+        """{(contact id, channel): thread} for [(contact, channel)], the missing conversations
+        created together (assigned to the contact's agent, as ``thread._get_or_create`` does).
+        Not remembered: ``stored_together`` does, once everything is written."""
+        Thread = self.env["contact.centre.thread"]
+        missing = {}
+        for contact, channel in pairs:
+            if (contact.id, channel) not in self._threads:
+                missing.setdefault((contact.id, channel), contact)
+        created = Thread.sudo().create(
+            [
+                {"contact_id": contact_id, "channel": channel, "assigned_agent_id": contact.assigned_agent_id.id}
+                for (contact_id, channel), contact in missing.items()
+            ]
+        )
+        threads = {key: Thread.browse(thread_id) for key, thread_id in self._threads.items()}
+        threads.update(zip(missing, created.with_env(self.env), strict=True))
+        return threads
+
+    def stored_together(self, items, messages):
+        """``messages`` were stored for ``items`` [(config, event, contact)] (in their order)."""
+        for (config, event, contact), message in zip(items, messages, strict=True):
+            key = (self._config_key(config), event.provider_message_id)
+            self._stored[key] = self._together[key] = message.id
+            self._owners[key] = event
+            self._threads[contact.id, message.channel] = message.thread_id.id
+
+    def take_stored_together(self, config, external_id):
+        """The message stored for this event with the batch's others, once (a copy of the event
+        later in the batch is a duplicate), or None."""
+        key = (self._config_key(config), external_id)
+        if key not in self._together or key in self._taken:
+            return None
+        self._taken.add(key)
+        return self.env["contact.centre.message"].browse(self._together[key])
+
+    def drop_stored_together(self, config, event):
+        """The event failed: the id of the message stored for it with the batch's others, which
+        must go too (the retry of the event stores it again, and runs its rules), or None."""
+        key = (self._config_key(config), getattr(event, "provider_message_id", None))
+        if self._owners.get(key) is not event:
+            return None
+        del self._owners[key]
+        self._stored[key] = None
+        return self._together.pop(key)
 
 
 _MISSING = object()
@@ -474,20 +558,23 @@ class ContactCentreMessage(models.Model):
           after them (a status that follows the echo creating its message finds it). Should the
           batch fail, they are applied again one by one, each in its own savepoint.
         - Inbound messages: their duplicates, contacts and conversations are looked up for the
-          whole batch first (``InboundLookups``); then each is stored and its rules run, in its
-          own savepoint, in order with the other kinds (a reaction or an edit after the message
-          it is about). What the rules look up that the batch does not change (keyword campaigns,
-          automations, scripts, agents, the conversations without a running chatbot) is looked
-          up once per batch (``tools/batch_cache.py``).
+          whole batch first (``InboundLookups``), and, where nothing else in the batch may change
+          their contacts, stored together and registered on their conversations in one savepoint
+          (``_store_inbound_together``); then each one's rules run (each is stored first if it
+          was not), in its own savepoint, in order with the other kinds (a reaction or an edit
+          after the message it is about). What the rules look up that the batch does not change
+          (keyword campaigns, automations, scripts, agents, the conversations without a running
+          chatbot) is looked up once per batch (``tools/batch_cache.py``).
         - Every other kind is ingested alone, in order, in its own savepoint.
         """
         failures = [[] for _request in requests]
         statuses = {}  # config -> [(request index, position, event)]
         with batch_cache(self.env) as cache:
             lookups = cache[INBOUND_LOOKUPS] = InboundLookups(self.env, requests)
+            self._store_inbound_together(lookups, lookups.together(requests))
             # The conversations the batch knows: their running chatbots are looked up at once.
             cache["inbound_thread_ids"] = set(lookups._threads.values())
-            changed = self._ingest_in_order(requests, lookups, statuses, failures)
+            changed = self._ingest_in_order(requests, cache, statuses, failures)
         for config, items in statuses.items():
             try:
                 with self.env.cr.savepoint():
@@ -512,12 +599,15 @@ class ContactCentreMessage(models.Model):
         ]
 
     @api.model
-    def _ingest_in_order(self, requests, lookups, statuses, failures):
+    def _ingest_in_order(self, requests, cache, statuses, failures):
         """The events of ``requests`` but status updates (gathered in ``statuses``), in order,
-        each in its own savepoint; ``failures`` gets those that failed. Returns what changed."""
+        each in its own savepoint, with the batch's ``cache``; ``failures`` gets those that
+        failed. Returns what changed."""
         changed = self.browse()
+        lookups = cache[INBOUND_LOOKUPS]
         for index, (config, events) in enumerate(requests):
             for position, event in enumerate(events):
+                resume_batch(self.env, cache)
                 kind = type(event).__name__
                 if kind == "StatusUpdate":
                     statuses.setdefault(config, []).append((index, position, event))
@@ -534,6 +624,7 @@ class ContactCentreMessage(models.Model):
                     raise  # a conflict with a concurrent run: the whole batch is taken again
                 except psycopg2.errors.UniqueViolation as error:
                     lookups.undo()
+                    self._drop_stored_together(lookups, config, event)
                     if kind == "InboundMessage" and self._is_duplicate_inbound(error):
                         _logger.info("Duplicate inbound message %s ignored", event.provider_message_id)
                         continue
@@ -543,7 +634,47 @@ class ContactCentreMessage(models.Model):
                     _logger.exception("Webhook event %s could not be ingested", kind)
                     failures[index].append((position, event, error))
                     lookups.undo()
+                    self._drop_stored_together(lookups, config, event)
         return changed
+
+    @api.model
+    def _store_inbound_together(self, lookups, items):
+        """Store the inbound messages ``items`` [(config, event, contact)] in one ``create``, their
+        missing conversations made together, and bring their conversations and contacts up to
+        date in one flush: the ORM's per-record work and one flush per message cost a burst of
+        replies more than its rules. In one savepoint: should it fail (another run stored one of
+        them, or made one of the conversations, meanwhile), each is stored in its turn, as
+        before. Each one's rules still run in its turn (``_ingest_inbound_event``), seeing the
+        conversation as the whole batch left it; a message whose rules fail is removed again
+        (``_drop_stored_together``)."""
+        if not items:
+            return
+        try:
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                threads = lookups.threads_of([(contact, event.channel) for _config, event, contact in items])
+                messages = self.create(
+                    [
+                        self._inbound_values(config, event, contact, threads[contact.id, event.channel], lookups)
+                        for config, event, contact in items
+                    ]
+                )
+                self.env["contact.centre.thread"]._register_inbound(
+                    [(message, config) for (config, _event, _contact), message in zip(items, messages, strict=True)]
+                )
+        except psycopg2.extensions.TransactionRollbackError:
+            raise
+        except Exception:  # noqa: BLE001 - then one by one, as each event comes
+            _logger.info("Inbound messages of the batch not stored together: one by one", exc_info=True)
+            return
+        lookups.stored_together(items, messages)
+
+    def _drop_stored_together(self, lookups, config, event):
+        """``event`` failed, its savepoint rolled back: the message stored for it with the batch's
+        others goes too, so that nothing of it is left when the event is retried."""
+        message_id = lookups.drop_stored_together(config, event)
+        if message_id:
+            with self.env.cr.savepoint():
+                self.browse(message_id).unlink()
 
     def _is_duplicate_inbound(self, error):
         """Whether ``error`` is the unique index on the provider's message id refusing a message
@@ -733,6 +864,10 @@ class ContactCentreMessage(models.Model):
         already stored, contacts and conversations; what it does not know is looked up here.
         """
         lookups = lookups or InboundLookups(self.env, [])
+        message = lookups.take_stored_together(config, event.provider_message_id)
+        if message:  # stored with the batch's others, and registered on its conversation
+            message._store_inbound_media(config, event)
+            return message
         stored = lookups.is_stored(config, event.provider_message_id)
         if stored or (stored is None and self._find_by_external_id(config, event.provider_message_id)):
             return self.browse()
@@ -743,29 +878,7 @@ class ContactCentreMessage(models.Model):
             contact, event.channel
         )
         lookups.remember(config, event, contact, thread)
-        timestamp = self._event_time(event)
-        values = {
-            "contact_id": contact.id,
-            "thread_id": thread.id,
-            "channel": event.channel,
-            "direction": "inbound",
-            "status": "received",
-            "provider": provider,
-            "external_message_id": event.provider_message_id,
-            "message_type": event.message_type,
-            "body_text": event.text,
-            "message_timestamp": timestamp,
-            "reply_to_external_id": event.reply_to_provider_id,
-            "parent_message_id": event.reply_to_provider_id
-            and (
-                lookups.message_id(config, event.reply_to_provider_id)
-                or self._find_by_external_id(config, event.reply_to_provider_id).id
-            ),
-            "interactive_payload": self._interactive_payload(event),
-            **self._flow_reply_values(thread, event),
-            "details": self._inbound_details(event),
-            config._message_config_field(): config.id,
-        }
+        values = self._inbound_values(config, event, contact, thread, lookups)
         if stored is False:
             # Looked up by the batch: a message another transaction stores meanwhile makes the
             # insert fail on the index, and the batch takes the event as a duplicate
@@ -782,8 +895,33 @@ class ContactCentreMessage(models.Model):
         lookups.stored(config, event.provider_message_id, message.id)
         message._store_inbound_media(config, event)
         if not event.from_history:  # synchronised history: already answered, opens no window
-            thread._register_inbound(message, config)
+            thread._register_inbound([(message, config)])
         return message
+
+    def _inbound_values(self, config, event, contact, thread, lookups):
+        """The values of the message storing inbound ``event`` of ``contact`` in ``thread``."""
+        return {
+            "contact_id": contact.id,
+            "thread_id": thread.id,
+            "channel": event.channel,
+            "direction": "inbound",
+            "status": "received",
+            "provider": config._provider_name(),
+            "external_message_id": event.provider_message_id,
+            "message_type": event.message_type,
+            "body_text": event.text,
+            "message_timestamp": self._event_time(event),
+            "reply_to_external_id": event.reply_to_provider_id,
+            "parent_message_id": event.reply_to_provider_id
+            and (
+                lookups.message_id(config, event.reply_to_provider_id)
+                or self._find_by_external_id(config, event.reply_to_provider_id).id
+            ),
+            "interactive_payload": self._interactive_payload(event),
+            **self._flow_reply_values(thread, event),
+            "details": self._inbound_details(event),
+            config._message_config_field(): config.id,
+        }
 
     def _flow_reply_values(self, thread, event):
         """A Flow's answers (``nfm_reply``): shown as ``Label: value`` lines, linked to the flow message

@@ -390,32 +390,92 @@ class ContactCentreThread(models.Model):
 
     # Inbound
 
-    def _register_inbound(self, message, config):
-        """Bring the conversation and its contact up to date with a new inbound ``message``."""
-        self.ensure_one()
-        when = message.message_timestamp
-        values = {
-            "last_message_date": max(when, self.last_message_date or when),
-            "last_message_preview": message.preview,
-            "last_inbound_date": max(when, self.last_inbound_date or when),
-            config._message_config_field(): config.id,
-        }
-        if self.state == "resolved":
-            values["state"] = "open"
-        self.write(values)
-        contact_values = {
-            "last_inbound_date": values["last_inbound_date"],
-            "last_message_date": values["last_message_date"],
-        }
-        if self.channel == "whatsapp":
-            contact_values["last_whatsapp_inbound_date"] = values["last_inbound_date"]
-        # No tracked field among them: mail's tracking would only cost (a third of an ingestion).
-        self.contact_id.with_context(tracking_disable=True).write(contact_values)
+    @api.model
+    def _register_inbound(self, items):
+        """Bring conversations and their contacts up to date with new inbound messages ``items``
+        [(message, configuration)], in their order: latest activity and inbound time (never
+        older than what they show), the preview and the number of the last one, a resolved
+        conversation opened again. One statement each for conversations and contacts, whatever
+        the number of messages (a burst of replies stores hundreds at once), then their windows
+        computed again as their fields say."""
+        latest = {}  # thread id -> (time, preview, WhatsApp config id, SMS config id)
+        for message, config in items:
+            thread_id, when = message.thread_id.id, message.message_timestamp
+            if thread_id in latest:
+                when = max(when, latest[thread_id][0])
+            whatsapp = config._message_config_field() == "whatsapp_config_id"
+            latest[thread_id] = (
+                when,
+                message.preview,
+                config.id if whatsapp else None,
+                None if whatsapp else config.id,
+            )
+        if not latest:
+            return
+        Contact = self.env["contact.centre.contact"]
+        thread_fields = ["last_message_date", "last_message_preview", "last_inbound_date", "state"]
+        contact_fields = ["last_inbound_date", "last_message_date", "last_whatsapp_inbound_date"]
+        self.flush_model([*thread_fields, "whatsapp_config_id", "sms_config_id"])
+        Contact.flush_model(contact_fields)
+        rows = self.env.execute_query(
+            SQL(
+                """
+                UPDATE contact_centre_thread AS thread
+                   SET last_message_date = GREATEST(thread.last_message_date, latest.date),
+                       last_inbound_date = GREATEST(thread.last_inbound_date, latest.date),
+                       last_message_preview = latest.preview,
+                       whatsapp_config_id = COALESCE(latest.whatsapp_config_id, thread.whatsapp_config_id),
+                       sms_config_id = COALESCE(latest.sms_config_id, thread.sms_config_id),
+                       state = CASE WHEN thread.state = 'resolved' THEN 'open' ELSE thread.state END,
+                       write_date = now() at time zone 'UTC', write_uid = %s
+                  FROM (VALUES %s) AS latest(id, date, preview, whatsapp_config_id, sms_config_id)
+                 WHERE thread.id = latest.id
+             RETURNING thread.id, thread.contact_id, thread.channel = 'whatsapp', thread.last_inbound_date
+                """,
+                self.env.uid,
+                SQL(", ").join(
+                    SQL("(%s, %s::timestamp, %s, %s::int, %s::int)", thread_id, *values)
+                    for thread_id, values in latest.items()
+                ),
+            )
+        )
+        contacts = {}  # contact id -> (latest inbound, whether on WhatsApp)
+        for _thread_id, contact_id, whatsapp, when in rows:
+            before, on_whatsapp = contacts.get(contact_id, (when, False))
+            contacts[contact_id] = (max(before, when), on_whatsapp or whatsapp)
+        self.env.execute_query(
+            SQL(
+                """
+                UPDATE contact_centre_contact AS contact
+                   SET last_inbound_date = GREATEST(contact.last_inbound_date, latest.date),
+                       last_message_date = GREATEST(contact.last_message_date, latest.date),
+                       last_whatsapp_inbound_date = CASE WHEN latest.whatsapp
+                           THEN GREATEST(contact.last_whatsapp_inbound_date, latest.date)
+                           ELSE contact.last_whatsapp_inbound_date END,
+                       write_date = now() at time zone 'UTC', write_uid = %s
+                  FROM (VALUES %s) AS latest(id, date, whatsapp)
+                 WHERE contact.id = latest.id
+                """,
+                self.env.uid,
+                SQL(", ").join(
+                    SQL("(%s, %s::timestamp, %s)", contact_id, when, whatsapp)
+                    for contact_id, (when, whatsapp) in contacts.items()
+                ),
+            )
+        )
+        threads = self.browse([row[0] for row in rows])
+        written = Contact.browse(contacts)
+        threads.invalidate_recordset([*thread_fields, "whatsapp_config_id", "sms_config_id", "write_date", "write_uid"])
+        written.invalidate_recordset([*contact_fields, "write_date", "write_uid"])
+        threads.modified(thread_fields)
+        written.modified(contact_fields)
 
     def _is_new_conversation(self, message):
-        """True when ``message`` opens the conversation: its first inbound one, or the first since it was resolved."""
+        """True when ``message`` opens the conversation: its first inbound one, or the first since it
+        was resolved. Earlier by id: the later messages of a batch may be stored already
+        (``message._store_inbound_together``)."""
         self.ensure_one()
-        earlier = [("thread_id", "=", self.id), ("direction", "=", "inbound"), ("id", "!=", message.id)]
+        earlier = [("thread_id", "=", self.id), ("direction", "=", "inbound"), ("id", "<", message.id)]
         if self.resolved_date:
             earlier.append(("message_timestamp", ">", self.resolved_date))
         return not self.env["contact.centre.message"].search_count(earlier, limit=1)

@@ -39,6 +39,14 @@ def batch_cached(env, key, compute):
     return cache[key]
 
 
+def resume_batch(env, cache):
+    """Put the batch's ``cache`` back in the cursor: the rollback of a savepoint (a failed event,
+    an automated reply refused) empties the cursor's whole cache. What the batch's cache holds
+    stays true through a rollback: the inbound look-ups undo what a failed event added, the rest
+    is what the batch does not change, or sets that only shrink (a miss is looked up again)."""
+    env.cr.cache[BATCH_CACHE] = cache
+
+
 def in_batch(env):
     """The batch's cache, or None outside a batch."""
     return env.cr.cache.get(BATCH_CACHE)
