@@ -117,6 +117,10 @@ INBOX_MESSAGE_FIELDS = [
 ]
 
 
+# What an outbound message changes on its conversation and contact (``_touch_latest``).
+TOUCHED_THREAD_FIELDS = ["last_message_date", "last_message_preview"]
+TOUCHED_CONTACT_FIELDS = ["last_outbound_date", "last_message_date"]
+
 RECORD_ATTEMPTS = 20  # tries to record a turn's provider answers, each in a new snapshot
 
 # Kinds of events that never make or change a contact: a batch of only these may create the new
@@ -1671,51 +1675,58 @@ class ContactCentreMessage(models.Model):
     @api.model
     def _touch_latest(self, latest):
         """``latest``: {conversation id: (time, preview, contact id)} of outbound messages, for a
-        whole batch in two statements, so that a campaign pays two queries per batch."""
+        whole batch in one statement."""
         if not latest:
             return
-        Thread, Contact = self.env["contact.centre.thread"], self.env["contact.centre.contact"]
-        thread_fields, contact_fields = (
-            ["last_message_date", "last_message_preview"],
-            ["last_outbound_date", "last_message_date"],
-        )
-        Thread.flush_model(thread_fields)
-        Contact.flush_model(contact_fields)
-        self.env.execute_query(
-            SQL(
-                """
+        threads, contacts = self._touch_latest_updates(latest)
+        self.env.execute_query(SQL("WITH touched AS (%s) %s", threads, contacts))
+        self._touched_latest(latest)
+
+    @api.model
+    def _touch_latest_updates(self, latest):
+        """The two UPDATEs of ``_touch_latest`` (conversations, contacts), for a statement that
+        does more (a campaign's hand-over): the pending writes of their fields are flushed first;
+        ``_touched_latest(latest)`` once it ran."""
+        self.env["contact.centre.thread"].flush_model(TOUCHED_THREAD_FIELDS)
+        self.env["contact.centre.contact"].flush_model(TOUCHED_CONTACT_FIELDS)
+        threads = SQL(
+            """
                 UPDATE contact_centre_thread AS thread
                    SET last_message_date = latest.date, last_message_preview = latest.preview,
                        write_date = now() at time zone 'UTC', write_uid = %s
                   FROM (VALUES %s) AS latest(id, date, preview)
                  WHERE thread.id = latest.id
                    AND (thread.last_message_date IS NULL OR thread.last_message_date <= latest.date)
-                """,
-                self.env.uid,
-                SQL(", ").join(
-                    SQL("(%s, %s::timestamp, %s)", thread_id, when, preview)
-                    for thread_id, (when, preview, _contact_id) in latest.items()
-                ),
-            )
+            """,
+            self.env.uid,
+            SQL(", ").join(
+                SQL("(%s, %s::timestamp, %s)", thread_id, when, preview)
+                for thread_id, (when, preview, _contact_id) in latest.items()
+            ),
         )
-        self.env.execute_query(
-            SQL(
-                """
+        contacts = SQL(
+            """
                 UPDATE contact_centre_contact AS contact
                    SET last_outbound_date = GREATEST(contact.last_outbound_date, latest.date),
                        last_message_date = GREATEST(contact.last_message_date, latest.date)
                   FROM (SELECT id, MAX(date) AS date FROM (VALUES %s) AS batch(id, date) GROUP BY id) AS latest
                  WHERE contact.id = latest.id
-                """,
-                SQL(", ").join(
-                    SQL("(%s, %s::timestamp)", contact_id, when) for when, _preview, contact_id in latest.values()
-                ),
-            )
+            """,
+            SQL(", ").join(
+                SQL("(%s, %s::timestamp)", contact_id, when) for when, _preview, contact_id in latest.values()
+            ),
         )
-        Thread.browse(latest).invalidate_recordset([*thread_fields, "write_date", "write_uid"])
-        Contact.browse([contact_id for _when, _preview, contact_id in latest.values()]).invalidate_recordset(
-            contact_fields
+        return threads, contacts
+
+    @api.model
+    def _touched_latest(self, latest):
+        """Forget what ``_touch_latest_updates(latest)`` changed in the database."""
+        self.env["contact.centre.thread"].browse(latest).invalidate_recordset(
+            [*TOUCHED_THREAD_FIELDS, "write_date", "write_uid"]
         )
+        self.env["contact.centre.contact"].browse(
+            [contact_id for _when, _preview, contact_id in latest.values()]
+        ).invalidate_recordset(TOUCHED_CONTACT_FIELDS)
 
     def _notify_inbox(self):
         """Tell the inbox of the agents who may see these messages that they are new or changed."""
