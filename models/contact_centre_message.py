@@ -141,9 +141,9 @@ class InboundLookups:
         self._stored = {}  # (config key, provider message id) -> message id, or None when not stored
         self._contacts = {}  # (company id, "phone"|"ref", sender) -> contact id
         self._threads = {}  # (contact id, channel) -> thread id
-        self._together = {}  # (config key, provider message id) -> id of the message stored with the batch's others
-        self._owners = {}  # keys of ``_together`` -> the event it was stored for (a copy later in the batch is a duplicate)
-        self._taken = set()  # keys of ``_together`` whose event came
+        # (config key, provider message id) -> (the event, the id of its message stored with the
+        # batch's others): that event's own, a copy of it later in the batch is a duplicate
+        self._together = {}
         self._journal = []  # (dictionary, key) added since start()
         inbound = {}
         for config, events in requests:
@@ -336,28 +336,24 @@ class InboundLookups:
         """``messages`` were stored for ``items`` [(config, event, contact)] (in their order)."""
         for (config, event, contact), message in zip(items, messages, strict=True):
             key = (self._config_key(config), event.provider_message_id)
-            self._stored[key] = self._together[key] = message.id
-            self._owners[key] = event
+            self._stored[key] = message.id
+            self._together[key] = (event, message.id)
             self._threads[contact.id, message.channel] = message.thread_id.id
 
-    def take_stored_together(self, config, external_id):
-        """The message stored for this event with the batch's others, once (a copy of the event
-        later in the batch is a duplicate), or None."""
-        key = (self._config_key(config), external_id)
-        if key not in self._together or key in self._taken:
-            return None
-        self._taken.add(key)
-        return self.env["contact.centre.message"].browse(self._together[key])
+    def take_stored_together(self, config, event):
+        """The message stored for ``event`` with the batch's others, or None (not stored so, or
+        ``event`` is a later copy of the one it was stored for: a duplicate)."""
+        owner, message_id = self._together.get((self._config_key(config), event.provider_message_id), (None, None))
+        return self.env["contact.centre.message"].browse(message_id) if owner is event else None
 
     def drop_stored_together(self, config, event):
-        """The event failed: the id of the message stored for it with the batch's others, which
+        """``event`` failed: the id of the message stored for it with the batch's others, which
         must go too (the retry of the event stores it again, and runs its rules), or None."""
         key = (self._config_key(config), getattr(event, "provider_message_id", None))
-        if self._owners.get(key) is not event:
+        if self._together.get(key, (None,))[0] is not event:
             return None
-        del self._owners[key]
         self._stored[key] = None
-        return self._together.pop(key)
+        return self._together.pop(key)[1]
 
 
 _MISSING = object()
@@ -868,7 +864,7 @@ class ContactCentreMessage(models.Model):
         already stored, contacts and conversations; what it does not know is looked up here.
         """
         lookups = lookups or InboundLookups(self.env, [])
-        message = lookups.take_stored_together(config, event.provider_message_id)
+        message = lookups.take_stored_together(config, event)
         if message:  # stored with the batch's others, and registered on its conversation
             message._store_inbound_media(config, event)
             return message
@@ -899,7 +895,7 @@ class ContactCentreMessage(models.Model):
         lookups.stored(config, event.provider_message_id, message.id)
         message._store_inbound_media(config, event)
         if not event.from_history:  # synchronised history: already answered, opens no window
-            thread._register_inbound([(message, config)])
+            self.env["contact.centre.thread"]._register_inbound([(message, config)])
         return message
 
     def _inbound_values(self, config, event, contact, thread, lookups):
