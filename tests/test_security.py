@@ -364,6 +364,8 @@ class TestCompaniesAreSeparate(TwoCompanies, HttpCase):
         self.process_webhooks()
         message = self.env["contact.centre.message"].search([("external_message_id", "=", "wamid.BIN")])
         self.assertEqual(message.contact_id.company_id, self.company_b, "a contact of the receiving company")
+        self.assertEqual((message.company_id, message.thread_id.company_id), (self.company_b, self.company_b))
+        self.assertEqual(message.thread_id.whatsapp_config_id, self.whatsapp_b, "answered from B's number")
         self.assertFalse(message.campaign_id, "A's keyword campaign does not enrol B's customers")
         self.assertFalse(message.thread_id.suggested_script_ids)
         self.assertIn(message.thread_id.assigned_agent_id, self.agent_b | self.env["res.users"])
