@@ -469,7 +469,8 @@ class ContactCentreContact(models.Model):
             values_list.append(values)
         # Without the chatter's "created" note and follower, for the contact and its partner: made
         # by the webhook's superuser, they say nothing the contact's first message does not, and
-        # cost half of a new sender's ingestion.
+        # cost about a fifth of a new sender's ingestion (125 -> 155 first messages/s without them
+        # and with the partners created together).
         return self.with_context(cc_provider_number=True, mail_create_nolog=True, mail_create_nosubscribe=True).create(
             values_list
         )
