@@ -198,9 +198,9 @@ class ContactCentreContact(models.Model):
 
     @api.depends_context("uid")
     def _compute_unread_count(self):
-        counts = self.env["contact.centre.thread.seen"]._unread_counts(self.thread_ids, self.env.user)
+        unread = self.env["contact.centre.thread.seen"]._unread(self.thread_ids, self.env.user)
         for contact in self:
-            contact.unread_count = sum(counts.get(thread.id, 0) for thread in contact.thread_ids)
+            contact.unread_count = sum(unread.get(thread.id, (0, 0))[0] for thread in contact.thread_ids)
 
     def _search_unread_count(self, operator, value):
         if operator not in (">", "!=") or value != 0:

@@ -33,6 +33,7 @@ INBOX_CONVERSATION_FIELDS = [
     "last_message_preview",
     "last_message_date",
     "unread_count",
+    "unread_through_id",
     "assigned_agent_id",
     "whatsapp_window_end",
 ]
@@ -69,6 +70,11 @@ class ContactCentreThread(models.Model):
         search="_search_unread_count",
         help="Inbound messages you have not read.",
     )
+    unread_through_id = fields.Integer(
+        "Unread Counted Through",
+        compute="_compute_unread_count",
+        help="The newest inbound message the unread count accounts for (read or counted).",
+    )
     suggested_script_ids = fields.Many2many(
         "contact.centre.script", string="Suggested Scripts", help="Scripts whose keywords the contact used."
     )
@@ -100,9 +106,9 @@ class ContactCentreThread(models.Model):
 
     @api.depends_context("uid")
     def _compute_unread_count(self):
-        counts = self.env["contact.centre.thread.seen"]._unread_counts(self, self.env.user)
+        unread = self.env["contact.centre.thread.seen"]._unread(self, self.env.user)
         for thread in self:
-            thread.unread_count = counts.get(thread.id, 0)
+            thread.unread_count, thread.unread_through_id = unread.get(thread.id, (0, 0))
 
     def _search_unread_count(self, operator, value):
         if operator not in (">", "!=") or value != 0:

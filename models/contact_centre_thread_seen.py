@@ -47,7 +47,7 @@ class ContactCentreThreadSeen(models.Model):
             )
         )
         self.invalidate_model()
-        self.env["contact.centre.thread"].invalidate_model(["unread_count"])
+        self.env["contact.centre.thread"].invalidate_model(["unread_count", "unread_through_id"])
         self.env["contact.centre.contact"].invalidate_model(["unread_count"])
         self._queue_read_receipts(threads)
 
@@ -93,26 +93,32 @@ class ContactCentreThreadSeen(models.Model):
             self.env.cr.postcommit.add(lambda: send_read_receipts_later(receipts))
 
     @api.model
-    def _unread_counts(self, threads, user):
-        """{thread id: inbound messages ``user`` has not read} for ``threads``, in one query."""
+    def _unread(self, threads, user):
+        """{thread id: (count, through)} for ``threads``, in one query: ``count`` inbound messages
+        ``user`` has not read, and ``through`` the newest inbound message id that count accounts for
+        (read or counted). The inbox adds an announced message to a badge only above ``through``: a
+        page opened just after a burst gets the burst's notifications replayed by the bus, which
+        the count it read already includes."""
         if not threads.ids:
             return {}
         self.env["contact.centre.message"].flush_model(["thread_id", "direction"])
         self.flush_model()
         rows = self.env.execute_query(
             SQL(
-                """SELECT message.thread_id, COUNT(*)
-                     FROM contact_centre_message message
+                """SELECT thread.id, COUNT(message.id),
+                          GREATEST(MAX(message.id), COALESCE(seen.seen_message_id, 0))
+                     FROM unnest(%(threads)s) AS thread(id)
                 LEFT JOIN contact_centre_thread_seen seen
-                       ON seen.thread_id = message.thread_id AND seen.user_id = %(user)s
-                    WHERE message.thread_id IN %(threads)s AND message.direction = 'inbound'
+                       ON seen.thread_id = thread.id AND seen.user_id = %(user)s
+                LEFT JOIN contact_centre_message message
+                       ON message.thread_id = thread.id AND message.direction = 'inbound'
                       AND message.id > COALESCE(seen.seen_message_id, 0)
-                 GROUP BY message.thread_id""",
+                 GROUP BY thread.id, seen.seen_message_id""",
                 user=user.id,
-                threads=tuple(threads.ids),
+                threads=list(threads.ids),
             )
         )
-        return dict(rows)
+        return {thread_id: (count, through) for thread_id, count, through in rows}
 
     @api.model
     def _unread_thread_query(self, user):

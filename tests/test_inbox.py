@@ -62,6 +62,29 @@ class TestInboxCalls(ContactCentreCase):
         older = Thread.browse(self.mine.id).inbox_messages(before_id=last[0]["id"], limit=40)
         self.assertEqual([m["body_text"] for m in older], [f"message {i}" for i in range(20, 60)])
 
+    def test_each_row_says_which_messages_its_unread_count_includes(self):
+        """The inbox adds a message the bus announces to a row's badge only above the row's
+        ``unread_through_id``: announcements the bus replays to a page opened just after a burst
+        are in the count the page read already."""
+
+        def row(user, thread):
+            rows = self.env["contact.centre.thread"].with_user(user).inbox_conversations(view="all")
+            return next((r["unread_count"], r["unread_through_id"]) for r in rows if r["id"] == thread.id)
+
+        newest = max(self.messages.ids)
+        self.assertEqual(row(self.agent, self.mine), (100, newest))
+        self.assertEqual(row(self.agent, self.queue), (0, 0), "nothing received, nothing read")
+        self.env["contact.centre.thread"].with_user(self.agent).browse(self.mine.id).inbox_open()
+        self.assertEqual(row(self.agent, self.mine), (0, newest), "read up to the newest")
+        self.assertEqual(row(self.supervisor, self.mine), (100, newest), "per user")
+        later = self.messages[:1].copy({"body_text": "one more", "message_timestamp": fields.Datetime.now()})
+        self.env.invalidate_all()
+        self.assertEqual(row(self.agent, self.mine), (1, later.id))
+        reply = self.messages[:1].copy({"direction": "outbound", "status": "sent", "body_text": "an answer"})
+        self.env.invalidate_all()
+        self.assertEqual(row(self.agent, self.mine), (1, later.id), "an outbound message is not counted")
+        self.assertGreater(reply.id, later.id)
+
     def test_open_marks_read_and_brings_the_panel(self):
         self.mine.write({"last_inbound_date": fields.Datetime.now()})
         unread = self.mine.with_user(self.agent).unread_count

@@ -104,6 +104,21 @@ class TestInboxDayTour(SimulatorMixin, ContactCentreData, HttpCase):
         )
         self.assertEqual(thread.with_user(self.agent).unread_count, 2)
 
+    def test_unread_after_a_burst_counts_each_message_once(self):
+        thread = self.conversation(
+            "Burst Customer", "+32470555901", self.agent, bodies=("First thing", "Second thing"), minutes_ago=0
+        )
+        last = self.env["bus.bus"]._bus_last_id()
+        # Announced as the ingestion announces them, stored as at its commit, seconds before the page
+        # opens (the bus replays the last 50 s to a page just opened).
+        thread.message_ids._notify_inbox()
+        self.env.cr.precommit.run()
+        self.env.cr.execute("UPDATE bus_bus SET create_date = %s WHERE id > %s", [fields.Datetime.now(), last])
+        self.assertTrue(self.env.cr.rowcount)
+        self.start_day_tour("contact_centre_day_unread_after_burst", "cc_agent")
+        self.env.invalidate_all()
+        self.assertEqual(thread.with_user(self.agent).unread_count, 3)
+
     def test_flow6_supervisor_reading_leaves_the_agents_unread(self):
         thread = self.conversation(
             "Unread Customer", "+32470555601", self.agent, bodies=("First question", "Second question")

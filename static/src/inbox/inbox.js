@@ -76,7 +76,7 @@ export class ContactCentreInbox extends Component {
             now: luxon.DateTime.now(),
         });
         this.isSupervisor = false;
-        /** Inbound messages already counted in an unread badge (a message announced twice counts once). */
+        /** Inbound messages announced by the bus, counted once (a message announced twice counts once). */
         this.countedInbound = new Set();
         /** Conversations announced by the bus that the list lacks: the next insertNewConversations fetches them. */
         this.missingThreads = new Set();
@@ -188,7 +188,8 @@ export class ContactCentreInbox extends Component {
             if (existing) {
                 // Inserted meanwhile by an earlier answer, read before this announcement: this count is newer.
                 if (asked.has(row.id)) {
-                    existing.unread_count = row.unread_count;
+                    const { unread_count, unread_through_id } = row;
+                    Object.assign(existing, { unread_count, unread_through_id });
                 }
                 continue;
             }
@@ -434,10 +435,13 @@ export class ContactCentreInbox extends Component {
         const row = this.state.conversations.find((c) => c.id === threadId);
         if (row) {
             Object.assign(row, changes);
+            // The row's count, read from the server, already includes the messages up to its
+            // unread_through_id: the bus replays the last seconds' announcements to a page just opened.
+            const uncounted = newInbound.filter((m) => m.id > (row.unread_through_id || 0));
             if (isActive) {
                 row.unread_count = 0;
-            } else if (newInbound.length) {
-                row.unread_count = (row.unread_count || 0) + newInbound.length;
+            } else if (uncounted.length) {
+                row.unread_count = (row.unread_count || 0) + uncounted.length;
             }
             if (this.matchesFilter(row)) {
                 this.state.conversations.sort(compareConversations);

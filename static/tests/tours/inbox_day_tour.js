@@ -187,6 +187,27 @@ registry.category("web_tour.tours").add("contact_centre_day_queue_live", {
     ],
 });
 
+// Unread after a burst: the page opens seconds after two messages arrived. The bus replays their
+// announcements to the new page; the badge read from the server already counts them.
+registry.category("web_tour.tours").add("contact_centre_day_unread_after_burst", {
+    steps: () => [
+        {
+            content: "Alice sees the burst counted once",
+            trigger: `${row("Burst Customer")} .o_cc_unread:contains('2')`,
+            run: () => postInboundWhatsapp("+32470555901", "And a third thing", "Burst Customer"),
+        },
+        {
+            content: "The customer writes again: one more, not the burst again",
+            trigger: `${row("Burst Customer")}:has(.o_cc_conversation_preview:contains('And a third thing')) .o_cc_unread`,
+            timeout: 20000,
+            run() {
+                const badge = document.querySelector(`${row("Burst Customer")} .o_cc_unread`).textContent;
+                check(badge === "3", `three unread, each counted once: ${badge}`);
+            },
+        },
+    ],
+});
+
 // Flow 6: the supervisor reads Alice's unread conversation; Alice's unread stays hers.
 registry.category("web_tour.tours").add("contact_centre_day_supervisor_reads", {
     steps: () => [
