@@ -769,11 +769,22 @@ class ContactCentreCampaign(models.Model):
     def _lock_first(self, domain, limit):
         """The first ``limit`` recipients of ``domain`` by id that no other run holds, locked in the
         statement that finds them (as ``try_lock_for_update`` would lock them after a search: one
-        round trip less per claim, and rows another run holds are passed over, not counted)."""
+        round trip less per claim, and rows another run holds are passed over, not counted), with
+        the contact and channel the hand-over reads next (one round trip less again)."""
         Recipient = self.env["contact.centre.campaign.recipient"]
         query = Recipient._search(domain, limit=limit, order="id")
-        rows = self.env.execute_query(SQL("%s FOR UPDATE SKIP LOCKED", query.select()))
-        return Recipient.browse([recipient_id for (recipient_id,) in rows])
+        columns = ("id", "contact_id", "channel")
+        rows = self.env.execute_query(
+            SQL(
+                "%s FOR UPDATE SKIP LOCKED",
+                query.select(*(SQL.identifier(Recipient._table, column) for column in columns)),
+            )
+        )
+        ids, contacts, channels = zip(*rows, strict=True) if rows else ((), (), ())
+        recipients = Recipient.browse(ids)
+        Recipient._fields["contact_id"]._insert_cache(recipients, contacts)
+        Recipient._fields["channel"]._insert_cache(recipients, channels)
+        return recipients
 
     def _hand_over(self, recipients, token):
         """Create the recipients' messages, claimed for run ``token``; the refused ones are
@@ -877,6 +888,8 @@ class ContactCentreCampaign(models.Model):
             )
         )
         recipients.invalidate_recordset(["state", "message_id", "claimed_at", "write_uid", "write_date"])
+        # What the hand-over reads next, from what was written: no read back.
+        recipients._fields["message_id"]._insert_cache(recipients, [linked[recipient.id] for recipient in recipients])
         self._forget_lists_of("contact.centre.thread", "contact.centre.message")
         Message._touched_latest(latest)
         return Message.browse([linked[recipient.id] for recipient in recipients])
@@ -928,12 +941,28 @@ class ContactCentreCampaign(models.Model):
         """What the provider answered for each recipient: the accepted ones in bulk, the others one by one."""
         messages._apply_send_results(results)
         accepted = [isinstance(result, SendResult) for result in results]
-        recipients.browse([r.id for r, ok in zip(recipients, accepted, strict=True) if ok]).write(
-            {"state": "sent", "claimed_at": False}
-        )
+        self._mark_sent(recipients.browse([r.id for r, ok in zip(recipients, accepted, strict=True) if ok]))
         for recipient, message, result, ok in zip(recipients, messages, results, accepted, strict=True):
             if not ok:
                 self._record_failure(recipient, message, result)
+
+    def _mark_sent(self, recipients):
+        """``recipients`` were accepted by the provider: sent, in one statement (a campaign records
+        thousands a second; the ORM's ``write`` would first ask PostgreSQL for the time)."""
+        if not recipients:
+            return
+        recipients.flush_recordset(["state", "claimed_at"])
+        self.env.cr.execute(
+            SQL(
+                """UPDATE contact_centre_campaign_recipient
+                      SET state = 'sent', claimed_at = NULL, write_uid = %s, write_date = %s
+                    WHERE id IN %s""",
+                self.env.uid,
+                fields.Datetime.now(),
+                tuple(recipients.ids),
+            )
+        )
+        recipients.invalidate_recordset(["state", "claimed_at", "write_uid", "write_date"], flush=False)
 
     def _record_failure(self, recipient, message, result):
         """A provider's ``ProviderError`` for one recipient (already recorded on its message): retry
