@@ -1308,7 +1308,11 @@ class ContactCentreMessage(models.Model):
         client then run on two cores.
         """
         limit = self._max_in_flight()
-        turn = max(1, limit // 4)  # answers awaited per turn: fewer commits at full speed
+        # Answers awaited per turn: a turn costs some fifteen round trips to PostgreSQL whatever its
+        # size, but a large one leaves the pipeline half empty while it is recorded and refilled
+        # (bench_dispatch, side by side: an eighth of the requests in flight sent 7-8% more than a
+        # quarter, a half 30% less).
+        turn = max(1, limit // 8)
         pipeline_class = ProcessSendPipeline if own_process else SendPipeline
         with self._claim_token() as token, pipeline_class(limit) as pipeline:
             claiming, ahead_until = True, 0.0
