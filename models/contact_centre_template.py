@@ -242,6 +242,21 @@ class ContactCentreTemplate(models.Model):
         header_format, header_text, body, _footer, buttons = self._meta_structure()
         return template_keys(header_format, header_text, body, buttons)
 
+    def _unfilled_keys(self):
+        """The keys of the values this template takes that nothing fills for a contact without
+        someone typing them (no variable line or one typed by the agent, a fixed value left empty,
+        not the name of a contact field): a campaign would fail on every recipient."""
+        self.ensure_one()
+        if self.category == "AUTHENTICATION":  # its code is given by whoever sends it
+            return []
+        filled = {
+            variable.placeholder
+            for variable in self.variable_ids
+            if variable.source == "field" or (variable.source == "fixed" and variable.fixed_value)
+        }
+        filled.update(self._named_contact_fields(self.env["contact.centre.contact"]))
+        return [key for key in self._placeholder_keys() if key not in filled]
+
     def _sample_values(self):
         return {
             variable.placeholder: variable.sample_value or (variable.fixed_value if variable.source == "fixed" else "")

@@ -268,6 +268,29 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         message = campaign.action_test_send()
         self.assertEqual((message.template_id, message.campaign_id.id), (self.wa_template, False))
 
+    def test_a_template_with_a_value_nothing_fills_cannot_be_scheduled(self):
+        """A transactional template (an order number in {{2}}) in a campaign would fail on every
+        recipient: scheduling says so, and which value, before anything is sent."""
+        self.wa_template.body_text = "Hi {{1}}, your order {{2}} has shipped"
+        campaign = self.campaign()
+        with self.assertRaisesRegex(UserError, r"nothing fills for each contact: \{\{2\}\}"):
+            campaign.action_schedule()
+        self.assertEqual(campaign.state, "draft")
+        # Typed by the agent (in the inbox) or a fixed value left empty: nobody types in a campaign.
+        line = self.env["contact.centre.template.variable"].create(
+            {"template_id": self.wa_template.id, "placeholder": "2", "source": "free"}
+        )
+        with self.assertRaisesRegex(UserError, r"\{\{2\}\}"):
+            campaign.action_schedule()
+        line.source = "fixed"
+        with self.assertRaisesRegex(UserError, r"\{\{2\}\}"):
+            campaign.action_schedule()
+        line.fixed_value = "of this week"
+        campaign.action_schedule()
+        self.assertEqual(campaign.state, "scheduled")
+        # A named placeholder that is a contact field ({{name}}) is filled by the contact: SMS template.
+        self.assertEqual(self.sms_template._unfilled_keys(), [])
+
     def test_sms_campaign_cost_estimate(self):
         campaign = self.campaign(
             channel="sms",
