@@ -3,11 +3,11 @@
     python -m tools.send_worker MAX_IN_FLIGHT      (run from the addon's directory)
 
 Reads from stdin pickled frames, each a list of (ticket, provider spec, message, send time on the
-host's monotonic clock, shared with the dispatcher): the
-provider client is built from its spec (``make_provider``: name and settings) once, the message
-from its plain data (``outbound_from_wire``); each is sent at its time by one of MAX_IN_FLIGHT
-threads. Writes to stdout pickled frames of answers [(ticket, answer)], as many as are ready at
-once. At the end of stdin (the dispatcher is done, or died) it finishes what it has and exits:
+host's monotonic clock, shared with the dispatcher): the provider client is built from its spec
+(``make_provider``: name and settings) once, the message from its plain data
+(``outbound_from_wire``); each is sent at its time by one of MAX_IN_FLIGHT threads. Writes to
+stdout an empty frame once started, then pickled frames of answers [(ticket, answer)], as many as
+are ready at once. At the end of stdin (the dispatcher is done, or died) it finishes what it has and exits:
 what it was given was claimed and committed before, so it is sent, never dropped half-way.
 
 Why a process: the dispatcher's Python (the ORM) and the HTTP client would otherwise share one
@@ -30,6 +30,7 @@ def serve(reader, writer, max_in_flight):
     answers = queue.Queue()
     providers = {}
     pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="cc-send")
+    _write_frame([], writer)  # ready: what it is given from now on leaves at its time
     answering = threading.Thread(target=_write_answers, args=(answers, writer), daemon=True)
     answering.start()
 
@@ -66,12 +67,17 @@ def _write_answers(answers, writer):
         if batch[-1] is None:
             batch.pop()
             done = True
-        if batch:
-            try:
-                pickle.dump(batch, writer)
-                writer.flush()
-            except (BrokenPipeError, OSError):
-                return  # the dispatcher is gone: nobody to tell
+        if batch and not _write_frame(batch, writer):
+            return  # the dispatcher is gone: nobody to tell
+
+
+def _write_frame(frame, writer):
+    try:
+        pickle.dump(frame, writer)
+        writer.flush()
+    except (BrokenPipeError, OSError):
+        return False
+    return True
 
 
 def main():

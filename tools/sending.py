@@ -20,6 +20,7 @@ from .providers import answer_from_wire, outbound_to_wire
 
 SEND_FAILED = "failed"  # a sender process's answer when the send itself raised (a bug), with its text
 CLOSE_TIMEOUT = 180  # seconds a sender process is given to finish what it has (a request and its retries take less)
+START_TIMEOUT = 30  # seconds a sender process may take to start
 REFERENCE = re.compile(r"^cc-([0-9a-z]{1,16})-([0-9]{1,18})$")
 
 
@@ -144,6 +145,20 @@ class ProcessSendPipeline(_InFlight):
         )
         self._reader = threading.Thread(target=self._read_answers, daemon=True, name="cc-sender-answers")
         self._reader.start()
+        self._wait_until_ready()
+
+    def _wait_until_ready(self):
+        """Wait for the process's first frame (empty: its imports are done). Messages are booked
+        times of the shared rate limit: handed to a process still starting, they would leave late
+        and together, more than the limit in one second."""
+        try:
+            first = self._answers.get(timeout=START_TIMEOUT)
+        except queue.Empty:
+            first = None
+        if first != []:
+            self._process.kill()
+            self._process.wait()
+            raise SenderDied("The sender process did not start")
 
     def submit(self, key, send, message, at=None):
         spec = getattr(getattr(send, "__self__", None), "spec", None)

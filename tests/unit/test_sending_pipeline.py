@@ -144,6 +144,24 @@ def test_sender_process_sends_each_message_once_and_answers_each(simulator):
     assert templated[0]["body"]["template"]["name"] == "promo"
 
 
+def test_sender_process_has_started_before_it_is_given_messages(simulator):
+    """Messages carry booked times of the shared rate limit: the pipeline is returned once its
+    process has started, so that the first messages leave at their times, not late and together
+    (two dispatchers starting at once sent 550 messages in their first second against 500)."""
+    send = made_meta(simulator)._send_or_error
+    with ProcessSendPipeline(10) as pipeline:
+        for index, at in enumerate(pace(time.monotonic() + 0.02, 8, 20)):  # 50 ms apart
+            pipeline.submit(index, send, OutboundMessage(to=f"+3247020{index:04d}", text="hi"), at)
+        answers = []
+        while len(pipeline):
+            answers += pipeline.collect(timeout=5)
+    assert all(isinstance(answer, SendResult) for _key, answer in answers)
+    received = sorted(m["at"] for m in sent_messages(simulator) if m["to"].startswith("3247020"))
+    gaps = [later - earlier for earlier, later in zip(received, received[1:], strict=False)]
+    assert len(received) == 8
+    assert min(gaps) > 0.03, f"sent at their times, 50 ms apart: {gaps}"
+
+
 def test_sender_process_needs_a_provider_it_can_rebuild_and_reports_its_death(simulator):
     with ProcessSendPipeline(2) as pipeline:
         with pytest.raises(TypeError):
