@@ -21,9 +21,9 @@ FILL = """
 INSERT INTO res_partner (id, name, complete_name, active, type, create_date, write_date)
 SELECT 1000000 + i, 'Contact ' || i, 'Contact ' || i, true, 'contact', now(), now()
   FROM generate_series(1, %(contacts)s) AS i;
-INSERT INTO contact_centre_contact (id, partner_id, whatsapp_number, preferred_channel, opt_in_whatsapp, opt_in_sms,
-                                    assigned_agent_id, last_message_date, create_date, write_date)
-SELECT 1000000 + i, 1000000 + i, '+32470' || lpad(i::text, 6, '0'), 'whatsapp', true, true,
+INSERT INTO contact_centre_contact (id, partner_id, whatsapp_number, sender_kind, preferred_channel, opt_in_whatsapp,
+                                    opt_in_sms, assigned_agent_id, last_message_date, create_date, write_date)
+SELECT 1000000 + i, 1000000 + i, '+32470' || lpad(i::text, 6, '0'), 'phone', 'whatsapp', true, true,
        CASE WHEN i %% 3 = 0 THEN NULL WHEN i %% 3 = 1 THEN %(agent)s ELSE %(other)s END,
        now() - (i || ' seconds')::interval, now(), now()
   FROM generate_series(1, %(contacts)s) AS i;
