@@ -459,17 +459,7 @@ class ContactCentreCampaign(models.Model):
                 raise UserError(self.env._("Choose the %(channel)s template of the campaign.", channel=channel))
             if not template.is_sendable:
                 raise UserError(self.env._("The template %(name)s is not approved by Meta yet.", name=template.name))
-            unfilled = template._unfilled_keys()
-            if unfilled:
-                labels = template._variable_labels()
-                raise UserError(
-                    self.env._(
-                        "The template %(name)s takes values that nothing fills for each contact: %(keys)s. "
-                        "Give each a variable line (a contact field or a fixed value) on the template.",
-                        name=template.name,
-                        keys=", ".join(labels.get(key, key) for key in unfilled),
-                    )
-                )
+            template._check_filled_for_every_contact()
             if not self._config_for(channel):
                 raise UserError(self.env._("Choose the %(channel)s provider of the campaign.", channel=channel))
 

@@ -257,6 +257,19 @@ class ContactCentreTemplate(models.Model):
         filled.update(self._named_contact_fields(self.env["contact.centre.contact"]))
         return [key for key in self._placeholder_keys() if key not in filled]
 
+    def _check_filled_for_every_contact(self):
+        """A ``UserError`` naming the values nothing fills for a contact (``_unfilled_keys``)."""
+        unfilled = self._unfilled_keys()
+        if unfilled:
+            raise UserError(
+                self.env._(
+                    "The template %(name)s takes values that nothing fills for each contact: %(keys)s. "
+                    "Give each a variable line (a contact field or a fixed value) on the template.",
+                    name=self.name,
+                    keys=self._keys_text(unfilled),
+                )
+            )
+
     def _sample_values(self):
         return {
             variable.placeholder: variable.sample_value or (variable.fixed_value if variable.source == "fixed" else "")
@@ -331,6 +344,11 @@ class ContactCentreTemplate(models.Model):
     def _variable_labels(self):
         """{key: how people see it}: ``{{1}}``, ``Header {{1}}``, ``URL 1 {{1}}``, ``Coupon code``."""
         return {key: key_label(key) for key in self._placeholder_keys()}
+
+    def _keys_text(self, keys):
+        """``keys`` as people see them, in one line: ``{{2}}, URL 1 {{1}}``."""
+        labels = self._variable_labels()
+        return ", ".join(labels.get(key, key) for key in keys)
 
     # Meta's rules
 
@@ -486,12 +504,11 @@ class ContactCentreTemplate(models.Model):
         header_format, header_text, body, _footer, buttons = structure or self._meta_structure()
         missing = missing_values(header_format, header_text, body, buttons, values)
         if missing:
-            labels = self._variable_labels()
             raise UserError(
                 self.env._(
                     "The template %(name)s is missing values for %(keys)s.",
                     name=self.display_name,
-                    keys=", ".join(labels.get(key, key) for key in missing),
+                    keys=self._keys_text(missing),
                 )
             )
 
