@@ -76,8 +76,6 @@ export class ContactCentreInbox extends Component {
             now: luxon.DateTime.now(),
         });
         this.isSupervisor = false;
-        /** Inbound messages announced by the bus, counted once (a message announced twice counts once). */
-        this.countedInbound = new Set();
         /** Conversations announced by the bus that the list lacks: the next insertNewConversations fetches them. */
         this.missingThreads = new Set();
         /** Bumped by each full load of the list: answers of older loads are dropped. */
@@ -427,21 +425,21 @@ export class ContactCentreInbox extends Component {
             last_message_date: payload.last_message_date,
             last_message_preview: payload.last_message_preview,
         };
-        const newInbound = messages.filter((m) => m.direction === "inbound" && !this.countedInbound.has(m.id));
-        for (const message of newInbound) {
-            this.countedInbound.add(message.id);
-        }
+        const inbound = messages.filter((m) => m.direction === "inbound").map((m) => m.id);
         const isActive = this.state.active?.id === threadId;
         const row = this.state.conversations.find((c) => c.id === threadId);
         if (row) {
             Object.assign(row, changes);
-            // The row's count, read from the server, already includes the messages up to its
-            // unread_through_id: the bus replays the last seconds' announcements to a page just opened.
-            const uncounted = newInbound.filter((m) => m.id > (row.unread_through_id || 0));
+            // The row's count includes the inbound messages up to its unread_through_id (read from
+            // the server, then moved on here): a message announced again (the bus replays the last
+            // seconds' announcements to a page just opened; a changed status) counts once.
+            const through = row.unread_through_id || 0;
+            const uncounted = inbound.filter((id) => id > through).length;
+            row.unread_through_id = Math.max(through, ...inbound);
             if (isActive) {
                 row.unread_count = 0;
-            } else if (uncounted.length) {
-                row.unread_count = (row.unread_count || 0) + uncounted.length;
+            } else if (uncounted) {
+                row.unread_count = (row.unread_count || 0) + uncounted;
             }
             if (this.matchesFilter(row)) {
                 this.state.conversations.sort(compareConversations);
