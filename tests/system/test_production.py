@@ -498,10 +498,10 @@ def test_campaign_sent_once_by_one_host_while_the_other_ingests(stack):
     times = received(stack, first, count)
     assert len(times) == count and max(times.values()) == 1, "a recipient got the message twice, or none"
     # The rate limit is booked in the database: a total over both hosts (two hosts each keeping a
-    # limit of their own would send twice as many). The simulator stamps each message after its 50
-    # ms of latency, in a thread of a busy machine: a message sent in time may be stamped 100 ms
-    # late, so one-second windows jitter by 10-17% (measured on a quiet machine, before and after
-    # the sender process), which a three-second window divides by three.
+    # limit of their own would send twice as many). The simulator stamps each message when its
+    # request arrives, read by a thread of a busy machine: one-second windows of the stamps jitter
+    # (by 10-17% when the stamps were taken after the simulated latency, measured on a quiet
+    # machine), which a three-second window divides by three.
     busiest = busiest_window(stack, first, count, 3)
     assert busiest <= 3 * 150 * 1.1, (
         f"the number's rate limit is a total over both hosts: {busiest} in 3 s, "
