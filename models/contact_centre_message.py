@@ -25,7 +25,7 @@ from ..tools.providers import (
     ProviderError,
     SendResult,
 )
-from ..tools.sending import ProcessSendPipeline, SendPipeline, make_reference, parse_reference
+from ..tools.sending import ProcessSendPipeline, SendPipeline, booked, make_reference, parse_reference
 from ..tools.status import is_forward
 from .contact_centre_contact import CHANNELS
 
@@ -1281,16 +1281,13 @@ class ContactCentreMessage(models.Model):
         return self._outbound_or_refusal()
 
     def _hand_overs(self, outbound, keys=None):
-        """[(key, send, OutboundMessage, send time)] of these claimed messages, their send times
-        reserved within their configuration's rate limit (``keys``: message -> what the answer is
-        recorded on, the message itself by default)."""
+        """[(key, send, OutboundMessage, book)] of these claimed messages (``keys``: message -> what
+        the answer is recorded on, the message itself by default); ``book(count)`` reserves send
+        times within the configuration's rate limit (``sending.booked``)."""
         hand_overs = []
         for config, messages in self.grouped(lambda m: m._provider_config()).items():
-            send = config._get_provider()._send_or_error
-            times = config._reserve_send_times(len(messages))
-            hand_overs += [
-                ((keys or {}).get(m, m), send, outbound[m], at) for m, at in zip(messages, times, strict=True)
-            ]
+            send, book = config._get_provider()._send_or_error, config._reserve_send_times
+            hand_overs += [((keys or {}).get(m, m), send, outbound[m], book) for m in messages]
         return hand_overs
 
     @api.model
@@ -1300,7 +1297,7 @@ class ContactCentreMessage(models.Model):
 
         ``claim(room, token)`` claims at most ``room`` items, marked with this run's ``token``, and
         returns how many it claimed and the hand-overs of those that may leave [(key, send,
-        message, monotonic send time)]; ``record(answers)``
+        message, book)], their send times booked once committed; ``record(answers)``
         records [(key, result)]. Hands over no more than the rate limit sends in about a second.
         Reports progress to the cron from the first hand-over, so that a host killed again and
         again never makes Odoo take the cron for a job that times out. With ``own_process``, the
@@ -1332,10 +1329,12 @@ class ContactCentreMessage(models.Model):
                     claimed = claimed or 0
                 if not self._commit_sending(claimed):
                     claiming = False  # time is up: what is in flight is recorded, nothing more claimed
-                for key, send, message, at in hand_overs:
-                    pipeline.submit(key, send, message, at)
+                for key, send, message, at, book in booked(hand_overs):
+                    pipeline.submit(key, send, message, at, book)
                     ahead_until = max(ahead_until, at)
             self._commit_sending(0)
+        if pipeline.rebooked:
+            _logger.info("%s messages booked again: their thread woke too late for their time", pipeline.rebooked)
 
     @api.model
     def _retrying(self, work, attempts=3, give_up=RAISE):

@@ -4,7 +4,7 @@ from odoo import api, fields, models, modules, tools
 from odoo.tools import SQL
 
 from ..tools.providers import ProviderError, make_provider
-from ..tools.sending import pace
+from ..tools.sending import booking_rate, pace
 
 UNCONFIRMED_POLICIES = [("review", "Flag for a person"), ("resend", "Send again")]
 
@@ -81,10 +81,13 @@ class ContactCentreProviderMixin(models.AbstractModel):
 
         The reservation is one row update (a generic cell rate: the time the configuration is
         booked until, on the database's clock), so two workers or two hosts share the limit. It is
-        committed at once in its own transaction: the row lock is held for a moment only, and a
-        caller's older snapshot never makes the update fail."""
+        committed at once in its own transaction, read committed: the row lock is held for a moment
+        only, and neither the caller's older snapshot nor another process's booking of the same
+        moment makes the update fail. Times are booked at ``booking_rate``, a little under the
+        limit: a message may leave up to ``LATE_TOLERANCE`` after its time (later, the pipeline
+        books it again through this method)."""
         self.ensure_one()
-        rate = max(1, self.rate_limit or 1)
+        rate = booking_rate(self.rate_limit)
         booking = SQL(
             """UPDATE %s
                   SET paced_until = GREATEST(COALESCE(paced_until, 0), EXTRACT(EPOCH FROM clock_timestamp()))
@@ -98,13 +101,21 @@ class ContactCentreProviderMixin(models.AbstractModel):
             count,
             rate,
         )
+        # The delay counts from the database's clock as it answered (after any wait for another
+        # booking): from the moment the answer is read, not after the commit, or two processes'
+        # reservations would overlap by the time their commits took.
         if modules.module.current_test:  # a test's data is not committed: no other transaction sees it
             [(delay,)] = self.env.execute_query(booking)
+            answered = time.monotonic()
         else:
             with self.env.registry.cursor() as cr:  # its own short transaction: never a stale snapshot
+                # READ COMMITTED: waiting for another process's booking of the same row, the update
+                # then applies to what that one committed (REPEATABLE READ, Odoo's level, would fail).
+                cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
                 cr.execute(booking)
                 [(delay,)] = cr.fetchall()
-        return pace(time.monotonic() + max(0.0, delay), count, rate)
+                answered = time.monotonic()
+        return pace(answered + max(0.0, delay), count, rate)
 
     def _download_media(self, media, max_bytes):
         """(content, mime type, file name) of an inbound media reference."""

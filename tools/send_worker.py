@@ -3,9 +3,10 @@
     python -m tools.send_worker MAX_IN_FLIGHT      (run from the addon's directory)
 
 Reads from stdin pickled frames, each a list of (ticket, provider spec, message, send time on the
-host's monotonic clock, shared with the dispatcher): the provider client is built from its spec
-(``make_provider``: name and settings) once, the message from its plain data
-(``outbound_from_wire``); each is sent at its time by one of MAX_IN_FLIGHT threads. Writes to
+host's monotonic clock, shared with the dispatcher, lateness tolerated): the provider client is
+built from its spec (``make_provider``: name and settings) once, the message from its plain data
+(``outbound_from_wire``); each is sent at its time by one of MAX_IN_FLIGHT threads, or answered
+``LATE`` (``send_at``). Writes to
 stdout an empty frame once started, then pickled frames of answers [(ticket, answer)], as many as
 are ready at once. At the end of stdin (the dispatcher is done, or died) it finishes what it has and exits:
 what it was given was claimed and committed before, so it is sent, never dropped half-way.
@@ -19,11 +20,10 @@ import pickle
 import queue
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .providers import answer_to_wire, make_provider, outbound_from_wire
-from .sending import SEND_FAILED, send_after
+from .sending import LATE, SEND_FAILED, send_at
 
 
 def serve(reader, writer, max_in_flight):
@@ -36,7 +36,8 @@ def serve(reader, writer, max_in_flight):
 
     def answered(ticket, future):
         try:
-            answers.put((ticket, answer_to_wire(future.result())))
+            result = future.result()
+            answers.put((ticket, LATE if result is LATE else answer_to_wire(result)))
         except Exception as error:  # noqa: BLE001 - told to the dispatcher, which stops
             answers.put((ticket, (SEND_FAILED, repr(error))))
 
@@ -45,12 +46,12 @@ def serve(reader, writer, max_in_flight):
             frame = pickle.load(reader)
         except EOFError:
             break
-        for ticket, spec, data, at in frame:
+        for ticket, spec, data, at, tolerance in frame:
             key = pickle.dumps(spec)
             if key not in providers:
                 providers[key] = make_provider(*spec)
-            delay = at - time.monotonic() if at is not None else 0
-            future = pool.submit(send_after, providers[key]._send_or_error, outbound_from_wire(data), delay)
+            send = providers[key]._send_or_error
+            future = pool.submit(send_at, send, outbound_from_wire(data), at, tolerance)
             future.add_done_callback(lambda future, ticket=ticket: answered(ticket, future))
     pool.shutdown(wait=True)
     answers.put(None)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import namedtuple
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from .providers import answer_from_wire, outbound_to_wire
@@ -21,6 +22,9 @@ from .providers import answer_from_wire, outbound_to_wire
 SEND_FAILED = "failed"  # a sender process's answer when the send itself raised (a bug), with its text
 CLOSE_TIMEOUT = 180  # seconds a sender process is given to finish what it has (a request and its retries take less)
 START_TIMEOUT = 30  # seconds a sender process may take to start
+LATE_TOLERANCE = 0.02  # seconds a message may leave after its booked time; later, it is booked again
+REBOOKINGS = 3  # times a late message is booked again; then it leaves at its time however late
+LATE = "late"  # a sender's answer for a message it did not send: woken too late for its time
 REFERENCE = re.compile(r"^cc-([0-9a-z]{1,16})-([0-9]{1,18})$")
 
 
@@ -43,26 +47,64 @@ def parse_reference(reference, namespace):
 
 def pace(start, count, rate):
     """Send times of ``count`` messages from ``start`` (seconds) at ``rate`` per second: a
-    reservation of the shared rate limit, spread so that no second holds more than ``rate``."""
-    rate = max(1, int(rate or 1))
+    reservation of the shared rate limit (``booking_rate``), spread evenly."""
+    rate = rate if rate and rate > 0 else 1
     return [start + index / rate for index in range(count)]
 
 
-def send_after(send, message, delay):
-    if delay > 0:
-        time.sleep(delay)
+def booking_rate(rate):
+    """Messages per second to book under a limit of ``rate`` per second. A message leaves up to
+    ``LATE_TOLERANCE`` after its booked time (``send_at``), so the messages leaving in any one
+    second were booked within 1 + LATE_TOLERANCE seconds: booked that much wider apart, they are
+    never more than ``rate``."""
+    return max(1, int(rate or 1)) / (1 + LATE_TOLERANCE)
+
+
+def booked(hand_overs):
+    """(key, send, message, send time, book) of hand-overs (key, send, message, book), the times
+    of each ``book`` (a reservation of a rate limit: ``book(count)`` -> times) reserved for all its
+    messages at once. Booked as they are handed to the pipeline, not when they were claimed: the
+    commit between must not count as lateness (``send_at``)."""
+    groups = {}
+    for hand_over in hand_overs:
+        groups.setdefault(hand_over[3], []).append(hand_over)
+    for book, group in groups.items():
+        for (key, send, message, _book), at in zip(group, book(len(group)), strict=True):
+            yield key, send, message, at, book
+
+
+def send_at(send, message, at, tolerance=None):
+    """``send(message)`` at monotonic time ``at`` (now when None). With a ``tolerance``, a message
+    whose thread woke more than that after ``at`` (a busy host) is not sent but answered ``LATE``:
+    sent then, it would share a second with the messages booked after it."""
+    if at is not None:
+        delay = at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        if tolerance is not None and time.monotonic() - at > tolerance:
+            return LATE
     return send(message)
 
 
+def send_in(send, message, delay, tolerance=None):
+    """``send_at`` ``delay`` seconds from now (now when None), on this thread's clock."""
+    return send_at(send, message, None if delay is None else time.monotonic() + delay, tolerance)
+
+
+HandOver = namedtuple("HandOver", "key send message book rebooked")
+
+
 class _InFlight:
-    """What both pipelines share: the requests in flight, keyed by what the caller records."""
+    """What both pipelines share: the requests in flight (``HandOver`` by ticket), and a late
+    message booked again and resubmitted, not answered to the caller."""
 
     def __init__(self, max_in_flight):
         self.max_in_flight = max(1, int(max_in_flight))
-        self._keys = {}
+        self._handed = {}
+        self.rebooked = 0  # messages booked again, woken too late for their time
 
     def __len__(self):
-        return len(self._keys)
+        return len(self._handed)
 
     def __enter__(self):
         return self
@@ -72,47 +114,74 @@ class _InFlight:
 
     @property
     def free(self):
-        return self.max_in_flight - len(self._keys)
+        return self.max_in_flight - len(self._handed)
+
+    def submit(self, key, send, message, at=None, book=None):
+        """Send ``message`` with ``send`` (the provider's ``_send_or_error``: returns a
+        ``SendResult`` or a ``ProviderError``, never raises) at monotonic time ``at``, the answer
+        recorded on ``key``. ``book(count)`` gives new times for late messages (a reservation of
+        the rate limit, as ``at`` was); without it, a message leaves however late."""
+        self._submit(HandOver(key, send, message, book, 0), at)
+
+    def _submit(self, hand_over, at):
+        raise NotImplementedError
+
+    @staticmethod
+    def _tolerance(hand_over):
+        return LATE_TOLERANCE if hand_over.book and hand_over.rebooked < REBOOKINGS else None
+
+    def _settle(self, answered):
+        """[(key, result)] of [(ticket, result)]; the late ones are booked again and resubmitted."""
+        answers, late = [], {}
+        for ticket, result in answered:
+            hand_over = self._handed.pop(ticket)
+            if result is LATE:
+                late.setdefault(hand_over.book, []).append(hand_over)
+            else:
+                answers.append((hand_over.key, result))
+        for book, hand_overs in late.items():
+            self.rebooked += len(hand_overs)
+            for hand_over, at in zip(hand_overs, book(len(hand_overs)), strict=True):
+                self._submit(hand_over._replace(rebooked=hand_over.rebooked + 1), at)
+        return answers
 
     def close(self):
         raise NotImplementedError
 
 
 class SendPipeline(_InFlight):
-    """Up to ``max_in_flight`` provider requests at once, each made no earlier than its time.
-
-    ``submit`` a key (what the caller records the answer on), the provider's ``send`` callable
-    (returns a ``SendResult`` or a ``ProviderError``, never raises: ``Provider._send_or_error``)
-    and the message; ``collect`` returns the answers that came back, as (key, result). The
-    threads never touch the database: recording is the caller's.
+    """Up to ``max_in_flight`` provider requests at once, each made at its time (``submit``);
+    ``collect`` returns the answers that came back, as (key, result). The threads never touch the
+    database: recording is the caller's.
     """
 
     def __init__(self, max_in_flight):
         super().__init__(max_in_flight)
         self._pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="cc-send")
 
-    def submit(self, key, send, message, at=None):
-        """Send ``message`` at monotonic time ``at`` (now when None). The wait is measured here,
-        on the caller's clock: a thread has a free worker at once (never more in flight than
-        workers), and a test's frozen clock in the caller cannot make a worker wait for ever."""
-        delay = at - time.monotonic() if at is not None else 0
-        self._keys[self._pool.submit(send_after, send, message, delay)] = key
+    def _submit(self, hand_over, at):
+        # A thread is free at once (never more in flight than threads). The wait is measured here,
+        # on the caller's clock: under a test's frozen clock (freezegun gives threads the real one),
+        # a thread would otherwise wait for ever.
+        delay = None if at is None else at - time.monotonic()
+        tolerance = self._tolerance(hand_over)
+        self._handed[self._pool.submit(send_in, hand_over.send, hand_over.message, delay, tolerance)] = hand_over
 
     def collect(self, timeout=None, at_least=1):
         """The answers that came back: waits up to ``timeout`` seconds for ``at_least`` of them
         (fewer when fewer are in flight), then takes every one that is done."""
-        if not self._keys:
+        if not self._handed:
             return []
         deadline = None if timeout is None else time.monotonic() + timeout
-        wanted = min(at_least, len(self._keys))
-        done = {future for future in self._keys if future.done()}
+        wanted = min(at_least, len(self._handed))
+        done = {future for future in self._handed if future.done()}
         while len(done) < wanted:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 break
-            finished, _pending = wait(set(self._keys) - done, timeout=left, return_when=FIRST_COMPLETED)
+            finished, _pending = wait(set(self._handed) - done, timeout=left, return_when=FIRST_COMPLETED)
             done |= finished
-        return [(self._keys.pop(future), future.result()) for future in done]
+        return self._settle([(future, future.result()) for future in done])
 
     def close(self):
         """Wait for what is in flight (its answers are lost to the caller) and stop the threads."""
@@ -160,23 +229,24 @@ class ProcessSendPipeline(_InFlight):
             self._process.wait()
             raise SenderDied("The sender process did not start")
 
-    def submit(self, key, send, message, at=None):
-        spec = getattr(getattr(send, "__self__", None), "spec", None)
+    def _submit(self, hand_over, at):
+        spec = getattr(getattr(hand_over.send, "__self__", None), "spec", None)
         if spec is None:
             raise TypeError("A sender process sends through a provider made by make_provider")
         self._tickets += 1
-        self._keys[self._tickets] = key
+        self._handed[self._tickets] = hand_over
         # The booked time itself, not a delay: CLOCK_MONOTONIC is the host's, shared by both
         # processes, so the time the message waits in the pipe does not shift it (nor bunch it).
-        self._outgoing.append((self._tickets, spec, outbound_to_wire(message), at))
+        message = outbound_to_wire(hand_over.message)
+        self._outgoing.append((self._tickets, spec, message, at, self._tolerance(hand_over)))
 
     def collect(self, timeout=None, at_least=1):
         """As ``SendPipeline.collect``."""
         self._flush()
-        if not self._keys:
+        if not self._handed:
             return []
         deadline = None if timeout is None else time.monotonic() + timeout
-        wanted, answers = min(at_least, len(self._keys)), []
+        wanted, answers = min(at_least, len(self._handed)), []
         while True:
             try:
                 answers += self._answers.get_nowait()
@@ -190,12 +260,15 @@ class ProcessSendPipeline(_InFlight):
                 answers += self._answers.get(timeout=left)
             except queue.Empty:
                 break
-        return [self._answer(ticket, data) for ticket, data in answers]
+        answers = self._settle([(ticket, self._answer(data)) for ticket, data in answers])
+        self._flush()  # the late ones, booked again
+        return answers
 
-    def _answer(self, ticket, data):
+    @staticmethod
+    def _answer(data):
         if data is None or data[0] == SEND_FAILED:
             raise SenderDied(data[1] if data else "The sender process ended with requests in flight")
-        return self._keys.pop(ticket), answer_from_wire(data)
+        return LATE if data == LATE else answer_from_wire(data)
 
     def _flush(self):
         if self._outgoing:

@@ -2,6 +2,7 @@
 (what settles a message whose send answer was lost in a crash)."""
 
 import json
+import random
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +22,18 @@ from tools.providers import (
     make_provider,
 )
 from tools.providers.twilio import with_reference
-from tools.sending import ProcessSendPipeline, SenderDied, SendPipeline, make_reference, pace, parse_reference
+from tools.sending import (
+    LATE_TOLERANCE,
+    REBOOKINGS,
+    ProcessSendPipeline,
+    SenderDied,
+    SendPipeline,
+    booked,
+    booking_rate,
+    make_reference,
+    pace,
+    parse_reference,
+)
 from tools.simulator.control import configure, sent_messages
 
 SID = "ACsim000000000000000000000000000000"
@@ -51,6 +63,96 @@ def test_reference_round_trip_and_foreign_references():
 def test_pace_spreads_a_reservation_over_the_rate():
     assert pace(10.0, 4, 2) == [10.0, 10.5, 11.0, 11.5]
     assert pace(0.0, 2, 0) == [0.0, 1.0], "a rate of 0 is read as 1 per second, never a division by zero"
+
+
+def busiest_second(times):
+    times, best, start = sorted(times), 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_messages_leaving_up_to_the_tolerance_late_never_exceed_the_rate_in_any_second():
+    """Booked one after the other at ``booking_rate`` and each leaving anywhere between its time and
+    LATE_TOLERANCE after it, no one-second window holds more than the limit; booked at the limit
+    itself, lateness piles up over it."""
+    rng = random.Random(7)
+    for rate in (1, 10, 80, 500):
+        booked = pace(0.0, rate * 20, booking_rate(rate))
+        late = LATE_TOLERANCE * 0.999  # the bound is exact: at LATE_TOLERANCE, a rounding error tips it
+        worst = [at + (late if index % 40 < 20 else 0) for index, at in enumerate(booked)]
+        jittered = [at + rng.uniform(0, LATE_TOLERANCE) for at in booked]
+        assert busiest_second(worst) <= rate and busiest_second(jittered) <= rate, rate
+    at_the_limit = [
+        at + (LATE_TOLERANCE if index % 1000 < 500 else 0) for index, at in enumerate(pace(0.0, 10000, 500))
+    ]
+    assert busiest_second(at_the_limit) > 500
+
+
+class Rebooking:
+    """A configuration's ``_reserve_send_times``: the times it gave, from ``start`` on."""
+
+    def __init__(self, start, gap=0.01):
+        self.start, self.gap, self.calls = start, gap, []
+
+    def __call__(self, count):
+        self.calls.append(count)
+        begin, self.start = self.start, self.start + count * self.gap
+        return pace(begin, count, 1 / self.gap)
+
+
+def test_hand_overs_are_booked_once_per_reservation_as_they_are_handed_over():
+    first, second, send = Rebooking(100.0), Rebooking(200.0), object()
+    hand_overs = [(1, send, "a", first), (2, send, "b", second), (3, send, "c", first)]
+    assert sorted(booked(hand_overs)) == [
+        (1, send, "a", 100.0, first),
+        (2, send, "b", 200.0, second),
+        (3, send, "c", 100.01, first),
+    ]
+    assert (first.calls, second.calls) == ([2], [1])
+
+
+def test_a_message_woken_too_late_for_its_time_is_booked_again_not_sent_late():
+    sent_at, now = {}, time.monotonic()
+    rebook = Rebooking(now + 0.05)
+    with SendPipeline(4) as pipeline:
+        pipeline.submit(
+            "late", lambda m: sent_at.setdefault(m, time.monotonic()) and SendResult(m), "late", now - 1, rebook
+        )
+        pipeline.submit(
+            "on time",
+            lambda m: sent_at.setdefault(m, time.monotonic()) and SendResult(m),
+            "on time",
+            now + 0.02,
+            rebook,
+        )
+        answers = []
+        while len(pipeline):
+            answers += pipeline.collect(timeout=2)
+    assert sorted(key for key, _answer in answers) == ["late", "on time"], "each answered once"
+    assert rebook.calls == [1], "only the late one was booked again"
+    assert sent_at["late"] >= now + 0.05, "it left at its new time, not a second late"
+
+
+def test_a_message_late_again_and_again_leaves_in_the_end():
+    """A host too busy to keep any time must not keep a message for ever: after REBOOKINGS new
+    times, it leaves at its time however late."""
+    sent = []
+    rebook = Rebooking(time.monotonic() - 10)  # every new time already long past
+    with SendPipeline(2) as pipeline:
+        pipeline.submit(1, lambda m: sent.append(m) or SendResult("x"), 1, time.monotonic() - 10, rebook)
+        answers = []
+        while len(pipeline):
+            answers += pipeline.collect(timeout=2)
+    assert rebook.calls == [1] * REBOOKINGS and sent == [1] and answers == [(1, SendResult("x"))]
+
+
+def test_without_a_way_to_book_again_a_message_leaves_however_late():
+    with SendPipeline(1) as pipeline:
+        pipeline.submit(1, lambda m: SendResult("x"), 1, time.monotonic() - 10)
+        assert pipeline.collect(timeout=2) == [(1, SendResult("x"))]
 
 
 def test_pipeline_keeps_at_most_max_in_flight_and_returns_every_answer():
@@ -160,6 +262,22 @@ def test_sender_process_has_started_before_it_is_given_messages(simulator):
     gaps = [later - earlier for earlier, later in zip(received, received[1:], strict=False)]
     assert len(received) == 8
     assert min(gaps) > 0.03, f"sent at their times, 50 ms apart: {gaps}"
+
+
+def test_sender_process_books_a_late_message_again(simulator):
+    send = made_meta(simulator)._send_or_error
+    with ProcessSendPipeline(4) as pipeline:
+        now = time.monotonic()
+        rebook = Rebooking(now + 0.3)
+        pipeline.submit("late", send, OutboundMessage(to="+32470300001", text="hi"), now - 1, rebook)
+        pipeline.submit("on time", send, OutboundMessage(to="+32470300002", text="hi"), now + 0.05, rebook)
+        answers = []
+        while len(pipeline):
+            answers += pipeline.collect(timeout=5)
+    assert sorted(key for key, answer in answers if isinstance(answer, SendResult)) == ["late", "on time"]
+    assert rebook.calls == [1]
+    received = {m["to"]: m["at"] for m in sent_messages(simulator) if m["to"].startswith("3247030")}
+    assert received["32470300001"] - received["32470300002"] > 0.15, "the late one left at its new time"
 
 
 def test_sender_process_needs_a_provider_it_can_rebuild_and_reports_its_death(simulator):
