@@ -23,17 +23,22 @@ stopped after ``--dispatch-seconds`` (the dispatch cron's time being up), the pe
 from a second connection during the dispatch.
 
 With ``--processes``: several processes dispatch one Meta campaign at once, as two cron workers or
-two hosts would; prints the duplicates (must be 0) and the busiest one-second window the provider
-saw against the rate limit (the limit is a total, whatever the number of processes).
+two hosts would; prints how many each sent, the duplicates (must be 0) and the busiest one-second
+window against the rate limit (a total, whatever the number of processes): of the departures, the
+moments the sender processes called the provider (``departures/sitecustomize.py``), and of the
+arrivals the simulator stamped (late by as long as its own threads, on the same cores, took to read
+each request).
 """
 
 import argparse
 import json
 import os
+import pathlib
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 
 import requests
@@ -61,17 +66,21 @@ def worker(db, paths, *args):
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def run_together(db, paths, processes):
-    """``processes`` dispatching runs at once on the same campaign; their JSON results."""
+def run_together(db, paths, processes, departures):
+    """``processes`` dispatching runs at once on the same campaign, their sender processes writing
+    each departure in the folder ``departures`` (``departures/sitecustomize.py``); their JSON
+    results."""
+    tracing = os.path.join(os.path.dirname(__file__), "departures")
+    python_path = os.pathsep.join(filter(None, [tracing, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": python_path, "CC_BENCH_DEPARTURES": departures}
     running = [
-        subprocess.Popen([sys.executable, WORKER, db, paths, "run"], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, WORKER, db, paths, "run"], stdout=subprocess.PIPE, text=True, env=env)
         for _ in range(processes)
     ]
-    results = []
-    for process in running:
-        output, _ = process.communicate()
-        results.append(json.loads(output.strip().splitlines()[-1]))
-    return results
+    outputs = [process.communicate()[0] for process in running]
+    if any(process.returncode for process in running):
+        raise SystemExit("a dispatching run failed (its traceback is above)")
+    return [json.loads(output.strip().splitlines()[-1]) for output in outputs]
 
 
 def busiest_second(times):
@@ -306,14 +315,26 @@ def main():
 
 
 def report_together(db, paths, url, count, args):
-    results = run_together(db, paths, args.processes)
+    with tempfile.TemporaryDirectory(prefix="cc-departures-") as departures:
+        results = run_together(db, paths, args.processes, departures)
+        lines = [line for name in os.listdir(departures) for line in pathlib.Path(departures, name).read_text().split()]
+    sent_at = [float(line) for line in lines if line != "late"]
     messages = requests.get(f"{url}/_sim/messages", timeout=120).json()["messages"]
     duplicates = sum(n - 1 for n in Counter(m["to"] for m in messages).values() if n > 1)
     seconds = max(result["seconds"] for result in results)
+    # Each run marks what it claims with its own token: how the runs shared the campaign.
+    shares = sql(
+        db,
+        "SELECT count(*) FROM contact_centre_message WHERE campaign_id IS NOT NULL "
+        "GROUP BY send_claim_token ORDER BY 1 DESC",
+    )
     print(
         f"{count:7d} recipients, {args.processes} processes: "
         + f"{len(messages)} received by the provider in {seconds} s ({len(messages) / seconds:.0f}/s), "
-        f"duplicates {duplicates}, busiest second {busiest_second([m['at'] for m in messages])} messages "
+        f"sent by each run {' / '.join(str(n) for (n,) in shares)}, duplicates {duplicates}; busiest second "
+        f"{busiest_second(sent_at)} messages as sent ({len(sent_at)} departures; "
+        f"{len(lines) - len(sent_at)} booked again, woken too late), "
+        f"{busiest_second([m['at'] for m in messages])} as the simulator stamped their arrival "
         f"(limit {args.rate_limit}/s)",
         flush=True,
     )

@@ -91,6 +91,10 @@ def setup(env, simulator_url, count, rate_limit):
         [campaign.id, ids],
     )
     campaign.action_schedule()
+    # Started and its audience prepared, as the dispatch cron's first run does: otherwise one of
+    # the runs that follow prepares it while the others, finding it locked, leave the campaign.
+    env["contact.centre.campaign"]._start_due()
+    campaign._prepare_once()
     env.cr.commit()
     print(json.dumps({"campaign": campaign.id, "contacts": len(ids)}), flush=True)
 
