@@ -48,6 +48,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from bench_providers import campaign_messages, measure, providers  # noqa: E402
 from common import addons_path, create_database, drop_database, percentiles, sql, start_simulator  # noqa: E402
 
+from tools.sending import busiest_window  # noqa: E402
 from tools.simulator.control import configure, reset  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -81,16 +82,6 @@ def run_together(db, paths, processes, departures):
     if any(process.returncode for process in running):
         raise SystemExit("a dispatching run failed (its traceback is above)")
     return [json.loads(output.strip().splitlines()[-1]) for output in outputs]
-
-
-def busiest_second(times):
-    """The most messages in any one-second window of ``times`` (seconds)."""
-    times, best, start = sorted(times), 0, 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def machine():
@@ -332,9 +323,9 @@ def report_together(db, paths, url, count, args):
         f"{count:7d} recipients, {args.processes} processes: "
         + f"{len(messages)} received by the provider in {seconds} s ({len(messages) / seconds:.0f}/s), "
         f"sent by each run {' / '.join(str(n) for (n,) in shares)}, duplicates {duplicates}; busiest second "
-        f"{busiest_second(sent_at)} messages as sent ({len(sent_at)} departures; "
+        f"{busiest_window(sent_at)} messages as sent ({len(sent_at)} departures; "
         f"{len(lines) - len(sent_at)} booked again, woken too late), "
-        f"{busiest_second([m['at'] for m in messages])} as the simulator stamped their arrival "
+        f"{busiest_window([m['at'] for m in messages])} as the simulator stamped their arrival "
         f"(limit {args.rate_limit}/s)",
         flush=True,
     )

@@ -52,6 +52,17 @@ def pace(start, count, rate):
     return [start + index / rate for index in range(count)]
 
 
+def busiest_window(times, seconds=1.0):
+    """The most of ``times`` (seconds, any order) within any window of ``seconds``: what a limit of
+    so many messages a second counts, and what ``booking_rate`` keeps under it."""
+    times, best, start = sorted(times), 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= seconds:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 def booking_rate(rate):
     """Messages per second to book under a limit of ``rate`` per second. A message leaves up to
     ``LATE_TOLERANCE`` after its booked time (``send_at``), so the messages leaving in any one

@@ -30,6 +30,7 @@ from common import ADDON_DIR, ODOO_PATH, addons_path, free_port, odoo_command, s
 from twilio.request_validator import RequestValidator
 
 from deploy.stack import Stack
+from tools import sending
 
 WA_NUMBER_ID = "100000000000001"
 WA_SECRET = "prod-app-secret"
@@ -417,17 +418,12 @@ def campaign_state(db, campaign_id):
 def busiest_window(stack, first, count, seconds):
     """The most messages of this campaign the provider received in any window of ``seconds``."""
     numbers = {f"32471{i:06d}" for i in range(first, first + count)}
-    moments = sorted(
+    moments = [
         message["at"]
         for message in requests.get(f"{stack.simulator_url}/_sim/messages", timeout=60).json()["messages"]
         if message.get("to", "").lstrip("+") in numbers
-    )
-    best, start = 0, 0
-    for end, moment in enumerate(moments):
-        while moment - moments[start] >= seconds:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+    ]
+    return sending.busiest_window(moments, seconds)
 
 
 def received(stack, first, count):

@@ -30,6 +30,7 @@ from tools.sending import (
     SendPipeline,
     booked,
     booking_rate,
+    busiest_window,
     make_reference,
     pace,
     parse_reference,
@@ -65,15 +66,6 @@ def test_pace_spreads_a_reservation_over_the_rate():
     assert pace(0.0, 2, 0) == [0.0, 1.0], "a rate of 0 is read as 1 per second, never a division by zero"
 
 
-def busiest_second(times):
-    times, best, start = sorted(times), 0, 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 def test_messages_leaving_up_to_the_tolerance_late_never_exceed_the_rate_in_any_second():
     """Booked one after the other at ``booking_rate`` and each leaving anywhere between its time and
     LATE_TOLERANCE after it, no one-second window holds more than the limit; booked at the limit
@@ -84,11 +76,11 @@ def test_messages_leaving_up_to_the_tolerance_late_never_exceed_the_rate_in_any_
         late = LATE_TOLERANCE * 0.999  # the bound is exact: at LATE_TOLERANCE, a rounding error tips it
         worst = [at + (late if index % 40 < 20 else 0) for index, at in enumerate(booked)]
         jittered = [at + rng.uniform(0, LATE_TOLERANCE) for at in booked]
-        assert busiest_second(worst) <= rate and busiest_second(jittered) <= rate, rate
+        assert busiest_window(worst) <= rate and busiest_window(jittered) <= rate, rate
     at_the_limit = [
         at + (LATE_TOLERANCE if index % 1000 < 500 else 0) for index, at in enumerate(pace(0.0, 10000, 500))
     ]
-    assert busiest_second(at_the_limit) > 500
+    assert busiest_window(at_the_limit) > 500
 
 
 class Rebooking:
