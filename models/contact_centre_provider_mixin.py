@@ -111,8 +111,8 @@ class ContactCentreProviderMixin(models.AbstractModel):
             with self.env.registry.cursor() as cr:  # its own short transaction: never a stale snapshot
                 # READ COMMITTED: waiting for another process's booking of the same row, the update
                 # then applies to what that one committed (REPEATABLE READ, Odoo's level, would fail).
-                cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
-                cr.execute(booking)
+                # Both statements in one round trip.
+                cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; %s", booking))
                 [(delay,)] = cr.fetchall()
                 answered = time.monotonic()
         return pace(answered + max(0.0, delay), count, rate)
