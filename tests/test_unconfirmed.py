@@ -12,7 +12,7 @@ from odoo.tests import HttpCase, new_test_user, tagged
 
 from ..models.contact_centre_message import CLAIM_LOCK_SPACE
 from ..tools.providers import StatusUpdate
-from ..tools.sending import LATE_TOLERANCE
+from ..tools.sending import LATE_TOLERANCE, REBOOKINGS
 from ..tools.simulator.control import configure, sent_messages
 from .common import ContactCentreData, SimulatorMixin
 
@@ -192,18 +192,21 @@ class TestUnconfirmed(SimulatorMixin, ContactCentreData, HttpCase):
 
     def test_a_message_too_late_for_its_time_is_booked_again_and_sent_once(self):
         """Its thread woke after its booked time and more (a busy host): sent then, it would share
-        a second with the messages booked after it. It is booked again and sent at its new time."""
+        a second with the messages booked after it. It is booked again through its configuration,
+        REBOOKINGS times at most (here every wake is too late), then sent, once."""
         Config, reserve, booked = type(self.whatsapp_config), type(self.whatsapp_config)._reserve_send_times, []
 
-        def first_one_past(config, count):
+        def ahead(config, count):  # the rate limit paces it: its time is ahead when handed over
             booked.append(count)
-            times = reserve(config, count)
-            return [at - 1 for at in times] if len(booked) == 1 else times
+            return [at + 0.1 for at in reserve(config, count)]
 
         message = self.thread()._send_message(text="Booked again")
-        with patch.object(Config, "_reserve_send_times", first_one_past):
+        with (
+            patch.object(Config, "_reserve_send_times", ahead),
+            patch("odoo.addons.contact_centre.tools.sending.LATE_TOLERANCE", -0.5),  # always too late
+        ):
             self.Message._send_queued()
-        self.assertEqual(booked, [1, 1], "booked, then booked again")
+        self.assertEqual(booked, [1] * (1 + REBOOKINGS), "booked, then booked again each time it was late")
         self.assertEqual(message.status, "sent")
         to = self.contact.whatsapp_number.lstrip("+")
         self.assertEqual(len([m for m in sent_messages(self.simulator_url) if m["to"].lstrip("+") == to]), 1)

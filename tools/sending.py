@@ -138,8 +138,13 @@ class _InFlight:
         raise NotImplementedError
 
     @staticmethod
-    def _tolerance(hand_over):
-        return LATE_TOLERANCE if hand_over.book and hand_over.rebooked < REBOOKINGS else None
+    def _tolerance(hand_over, at):
+        """How late past ``at`` the message may leave: ``LATE_TOLERANCE`` while the rate limit
+        paces it (handed over before its time, a way to book it again, not yet booked again
+        REBOOKINGS times). A message handed over after its time leaves at once: its configuration
+        had room (nothing was booked ahead), and booking it again would only hold it back."""
+        paced = at is not None and at > time.monotonic()
+        return LATE_TOLERANCE if paced and hand_over.book and hand_over.rebooked < REBOOKINGS else None
 
     def _settle(self, answered):
         """[(key, result)] of [(ticket, result)]; the late ones are booked again and resubmitted."""
@@ -175,7 +180,7 @@ class SendPipeline(_InFlight):
         # on the caller's clock: under a test's frozen clock (freezegun gives threads the real one),
         # a thread would otherwise wait for ever.
         delay = None if at is None else at - time.monotonic()
-        tolerance = self._tolerance(hand_over)
+        tolerance = self._tolerance(hand_over, at)
         self._handed[self._pool.submit(send_in, hand_over.send, hand_over.message, delay, tolerance)] = hand_over
 
     def collect(self, timeout=None, at_least=1):
@@ -249,7 +254,7 @@ class ProcessSendPipeline(_InFlight):
         # The booked time itself, not a delay: CLOCK_MONOTONIC is the host's, shared by both
         # processes, so the time the message waits in the pipe does not shift it (nor bunch it).
         message = outbound_to_wire(hand_over.message)
-        self._outgoing.append((self._tickets, spec, message, at, self._tolerance(hand_over)))
+        self._outgoing.append((self._tickets, spec, message, at, self._tolerance(hand_over, at)))
 
     def collect(self, timeout=None, at_least=1):
         """As ``SendPipeline.collect``."""

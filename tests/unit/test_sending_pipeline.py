@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tools import sending
 from tools.providers import (
     InfobipProvider,
     MetaCloudProvider,
@@ -23,6 +24,7 @@ from tools.providers import (
 )
 from tools.providers.twilio import with_reference
 from tools.sending import (
+    LATE,
     LATE_TOLERANCE,
     REBOOKINGS,
     ProcessSendPipeline,
@@ -34,6 +36,7 @@ from tools.sending import (
     make_reference,
     pace,
     parse_reference,
+    send_at,
 )
 from tools.simulator.control import configure, sent_messages
 
@@ -84,15 +87,28 @@ def test_messages_leaving_up_to_the_tolerance_late_never_exceed_the_rate_in_any_
 
 
 class Rebooking:
-    """A configuration's ``_reserve_send_times``: the times it gave, from ``start`` on."""
+    """A configuration's ``_reserve_send_times``: the times it gave, from ``start`` on (``ahead``
+    of the moment it is asked when ``start`` is None)."""
 
-    def __init__(self, start, gap=0.01):
-        self.start, self.gap, self.calls = start, gap, []
+    def __init__(self, start=None, gap=0.01, ahead=0.05):
+        self.start, self.gap, self.ahead, self.calls = start, gap, ahead, []
 
     def __call__(self, count):
         self.calls.append(count)
-        begin, self.start = self.start, self.start + count * self.gap
+        begin = time.monotonic() + self.ahead if self.start is None else self.start
+        self.start = None if self.start is None else begin + count * self.gap
         return pace(begin, count, 1 / self.gap)
+
+
+def oversleeping(monkeypatch, extra, below=None):
+    """The threads of a busy host: a wait (shorter than ``below``, when given) lasts ``extra``
+    seconds more than asked."""
+    real_sleep = time.sleep
+
+    def sleep(seconds):
+        real_sleep(seconds + (extra if below is None or seconds < below else 0))
+
+    monkeypatch.setattr(sending.time, "sleep", sleep)
 
 
 def test_hand_overs_are_booked_once_per_reservation_as_they_are_handed_over():
@@ -106,45 +122,57 @@ def test_hand_overs_are_booked_once_per_reservation_as_they_are_handed_over():
     assert (first.calls, second.calls) == ([2], [1])
 
 
-def test_a_message_woken_too_late_for_its_time_is_booked_again_not_sent_late():
+def test_a_thread_woken_too_late_does_not_send():
+    sent = []
+    assert send_at(sent.append, "hi", time.monotonic() - 0.1, tolerance=0.02) == LATE and sent == []
+    assert send_at(lambda m: SendResult(m), "hi", time.monotonic() - 0.1) == SendResult("hi"), "no tolerance"
+    assert send_at(lambda m: SendResult(m), "hi", time.monotonic() + 0.01, tolerance=0.02) == SendResult("hi")
+
+
+def test_a_message_woken_too_late_for_its_time_is_booked_again_not_sent_late(monkeypatch):
+    oversleeping(monkeypatch, 0.1, below=0.1)  # the first wait, 50 ms, lasts 150
     sent_at, now = {}, time.monotonic()
-    rebook = Rebooking(now + 0.05)
+    rebook = Rebooking(now + 0.5)
+
+    def send(message):
+        sent_at[message] = time.monotonic()
+        return SendResult(message)
+
     with SendPipeline(4) as pipeline:
-        pipeline.submit(
-            "late", lambda m: sent_at.setdefault(m, time.monotonic()) and SendResult(m), "late", now - 1, rebook
-        )
-        pipeline.submit(
-            "on time",
-            lambda m: sent_at.setdefault(m, time.monotonic()) and SendResult(m),
-            "on time",
-            now + 0.02,
-            rebook,
-        )
+        pipeline.submit("late", send, "late", now + 0.05, rebook)
+        pipeline.submit("on time", send, "on time", now + 0.3, rebook)
         answers = []
         while len(pipeline):
             answers += pipeline.collect(timeout=2)
     assert sorted(key for key, _answer in answers) == ["late", "on time"], "each answered once"
     assert rebook.calls == [1], "only the late one was booked again"
-    assert sent_at["late"] >= now + 0.05, "it left at its new time, not a second late"
+    assert sent_at["late"] >= now + 0.5, "it left at its new time, not 100 ms late"
 
 
-def test_a_message_late_again_and_again_leaves_in_the_end():
+def test_a_message_late_again_and_again_leaves_in_the_end(monkeypatch):
     """A host too busy to keep any time must not keep a message for ever: after REBOOKINGS new
     times, it leaves at its time however late."""
-    sent = []
-    rebook = Rebooking(time.monotonic() - 10)  # every new time already long past
+    oversleeping(monkeypatch, 0.05)
+    sent, rebook = [], Rebooking()
     with SendPipeline(2) as pipeline:
-        pipeline.submit(1, lambda m: sent.append(m) or SendResult("x"), 1, time.monotonic() - 10, rebook)
+        pipeline.submit(1, lambda m: sent.append(m) or SendResult("x"), 1, time.monotonic() + 0.05, rebook)
         answers = []
         while len(pipeline):
             answers += pipeline.collect(timeout=2)
     assert rebook.calls == [1] * REBOOKINGS and sent == [1] and answers == [(1, SendResult("x"))]
 
 
-def test_without_a_way_to_book_again_a_message_leaves_however_late():
-    with SendPipeline(1) as pipeline:
-        pipeline.submit(1, lambda m: SendResult("x"), 1, time.monotonic() - 10)
-        assert pipeline.collect(timeout=2) == [(1, SendResult("x"))]
+def test_a_message_handed_over_after_its_time_leaves_at_once():
+    """Its configuration had room (nothing booked ahead): booked again, it would only be held back,
+    as it would without a way to book it again."""
+    rebook = Rebooking()
+    with SendPipeline(2) as pipeline:
+        pipeline.submit(1, lambda m: SendResult("x"), 1, time.monotonic() - 10, rebook)
+        pipeline.submit(2, lambda m: SendResult("y"), 2, time.monotonic() + 0.01)
+        answers = []
+        while len(pipeline):
+            answers += pipeline.collect(timeout=2)
+    assert sorted(answers) == [(1, SendResult("x")), (2, SendResult("y"))] and rebook.calls == []
 
 
 def test_pipeline_keeps_at_most_max_in_flight_and_returns_every_answer():
@@ -257,19 +285,22 @@ def test_sender_process_has_started_before_it_is_given_messages(simulator):
 
 
 def test_sender_process_books_a_late_message_again(simulator):
+    """The first message reaches the process 100 ms after its time (written at the next collect):
+    booked again, it leaves at its new time, 200 ms before the second one's."""
     send = made_meta(simulator)._send_or_error
     with ProcessSendPipeline(4) as pipeline:
         now = time.monotonic()
         rebook = Rebooking(now + 0.3)
-        pipeline.submit("late", send, OutboundMessage(to="+32470300001", text="hi"), now - 1, rebook)
-        pipeline.submit("on time", send, OutboundMessage(to="+32470300002", text="hi"), now + 0.05, rebook)
+        pipeline.submit("late", send, OutboundMessage(to="+32470300001", text="hi"), now + 0.001, rebook)
+        pipeline.submit("on time", send, OutboundMessage(to="+32470300002", text="hi"), now + 0.5, rebook)
+        time.sleep(0.1)
         answers = []
         while len(pipeline):
             answers += pipeline.collect(timeout=5)
     assert sorted(key for key, answer in answers if isinstance(answer, SendResult)) == ["late", "on time"]
     assert rebook.calls == [1]
     received = {m["to"]: m["at"] for m in sent_messages(simulator) if m["to"].startswith("3247030")}
-    assert received["32470300001"] - received["32470300002"] > 0.15, "the late one left at its new time"
+    assert 0.1 < received["32470300002"] - received["32470300001"] < 0.35, "the late one left at its new time"
 
 
 def test_sender_process_needs_a_provider_it_can_rebuild_and_reports_its_death(simulator):
