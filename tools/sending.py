@@ -64,10 +64,10 @@ def busiest_window(times, seconds=1.0):
 
 
 def booking_rate(rate):
-    """Messages per second to book under a limit of ``rate`` per second. A message leaves up to
-    ``LATE_TOLERANCE`` after its booked time (``send_at``), so the messages leaving in any one
-    second were booked within 1 + LATE_TOLERANCE seconds: booked that much wider apart, they are
-    never more than ``rate``."""
+    """Messages per second to book under a limit of ``rate`` per second. A message the limit
+    paces leaves up to ``LATE_TOLERANCE`` after its booked time (``send_at``), so the messages
+    leaving in any one second were booked within 1 + LATE_TOLERANCE seconds: booked that much
+    wider apart, they are never more than ``rate``."""
     return max(1, int(rate or 1)) / (1 + LATE_TOLERANCE)
 
 
@@ -140,10 +140,12 @@ class _InFlight:
     @staticmethod
     def _tolerance(hand_over, at):
         """How late past ``at`` the message may leave: ``LATE_TOLERANCE`` while the rate limit
-        paces it (handed over before its time, a way to book it again, not yet booked again
-        REBOOKINGS times). A message handed over after its time leaves at once: its configuration
-        had room (nothing was booked ahead), and booking it again would only hold it back."""
-        paced = at is not None and at > time.monotonic()
+        paces it (handed over more than that before its time: the configuration is booked ahead),
+        it can be booked again and was not booked again REBOOKINGS times. A message handed over
+        about its time leaves when it can: its configuration had room, and booking it again would
+        only hold it back (on a loaded host, getting to a sender thread can take longer than
+        LATE_TOLERANCE)."""
+        paced = at is not None and at - time.monotonic() > LATE_TOLERANCE
         return LATE_TOLERANCE if paced and hand_over.book and hand_over.rebooked < REBOOKINGS else None
 
     def _settle(self, answered):
