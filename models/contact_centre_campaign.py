@@ -963,7 +963,8 @@ class ContactCentreCampaign(models.Model):
                 self.env.uid,
                 fields.Datetime.now(),
                 tuple(recipients.ids),
-            )
+            ),
+            log_exceptions=False,  # as the messages' (``message._apply_accepted``): tried again
         )
         recipients.invalidate_recordset(["state", "claimed_at", "write_uid", "write_date"], flush=False)
 

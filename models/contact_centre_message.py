@@ -1209,6 +1209,8 @@ class ContactCentreMessage(models.Model):
         already moved the message further."""
         self.flush_recordset()
         now = fields.Datetime.now()
+        # A status callback ingested meanwhile may have changed these rows since the snapshot: the
+        # statement then fails and the answers are recorded again (``_retrying``), no error logged.
         self.env.cr.execute(
             SQL(
                 """UPDATE contact_centre_message AS message
@@ -1221,7 +1223,8 @@ class ContactCentreMessage(models.Model):
                 self.env.uid,
                 now,
                 SQL(", ").join(SQL("(%s, %s)", message.id, result.provider_message_id) for message, result in accepted),
-            )
+            ),
+            log_exceptions=False,
         )
         self.invalidate_recordset(
             ["status", "external_message_id", "sent_date", "send_claimed_at", "error_code", "error_message"]

@@ -48,7 +48,12 @@ class ContactCentreSmsConfig(models.Model):
         default=lambda self: secrets.token_urlsafe(24),
         help="Secret part of the webhook URL for providers that do not sign their webhooks.",
     )
-    rate_limit = fields.Integer("Messages per Second", default=10)
+    rate_limit = fields.Integer(
+        "Messages per Second",
+        default=10,
+        help="The provider's limit for this account or sender: a total over every Odoo worker and host "
+        "sending through it, kept with 2% to spare so that no second goes over.",
+    )
     twilio_account_sid = fields.Char("Account SID", groups=ADMIN_GROUP)
     twilio_auth_token = fields.Char("Auth Token", groups=ADMIN_GROUP, copy=False)
     twilio_messaging_service_sid = fields.Char(

@@ -70,7 +70,10 @@ class ContactCentreWhatsappConfig(models.Model):
     api_version = fields.Char("Graph API Version", required=True, default="v21.0")
     api_base_url = fields.Char("API Base URL", required=True, default="https://graph.facebook.com")
     rate_limit = fields.Integer(
-        "Messages per Second", default=80, help="Meta's default throughput for one number; raised by Meta up to 1,000."
+        "Messages per Second",
+        default=80,
+        help="Meta's default throughput for one number; raised by Meta up to 1,000. A total over every Odoo "
+        "worker and host sending through this number, kept with 2% to spare so that no second goes over.",
     )
     template_ids = fields.One2many("contact.centre.template", "whatsapp_config_id", "Templates")
     flow_ids = fields.One2many("contact.centre.whatsapp.flow", "config_id", "Flows")
