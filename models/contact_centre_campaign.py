@@ -941,32 +941,31 @@ class ContactCentreCampaign(models.Model):
         return {(contact_id, channel): thread_id for contact_id, channel, thread_id in rows}
 
     def _record_results(self, recipients, messages, results):
-        """What the provider answered for each recipient: the accepted ones in bulk, the others one by one."""
-        messages._apply_send_results(results)
+        """What the provider answered for each recipient: the accepted ones in bulk (with their
+        messages, in one round trip), the others one by one."""
         accepted = [isinstance(result, SendResult) for result in results]
-        self._mark_sent(recipients.browse([r.id for r, ok in zip(recipients, accepted, strict=True) if ok]))
+        sent = recipients.browse([r.id for r, ok in zip(recipients, accepted, strict=True) if ok])
+        messages._apply_send_results(results, then=self._mark_sent(sent))
+        sent.invalidate_recordset(["state", "claimed_at", "write_uid", "write_date"], flush=False)
         for recipient, message, result, ok in zip(recipients, messages, results, accepted, strict=True):
             if not ok:
                 self._record_failure(recipient, message, result)
 
     def _mark_sent(self, recipients):
-        """``recipients`` were accepted by the provider: sent, in one statement (a campaign records
-        thousands a second; the ORM's ``write`` would first ask PostgreSQL for the time)."""
+        """The statement that marks ``recipients`` sent (accepted by the provider), run with their
+        messages' (``message._apply_accepted``); None without recipients. A campaign records
+        thousands a second: the ORM's ``write`` would first ask PostgreSQL for the time."""
         if not recipients:
-            return
+            return None
         recipients.flush_recordset(["state", "claimed_at"])
-        self.env.cr.execute(
-            SQL(
-                """UPDATE contact_centre_campaign_recipient
-                      SET state = 'sent', claimed_at = NULL, write_uid = %s, write_date = %s
-                    WHERE id IN %s""",
-                self.env.uid,
-                fields.Datetime.now(),
-                tuple(recipients.ids),
-            ),
-            log_exceptions=False,  # as the messages' (``message._apply_accepted``): tried again
+        return SQL(
+            """UPDATE contact_centre_campaign_recipient
+                  SET state = 'sent', claimed_at = NULL, write_uid = %s, write_date = %s
+                WHERE id IN %s""",
+            self.env.uid,
+            fields.Datetime.now(),
+            tuple(recipients.ids),
         )
-        recipients.invalidate_recordset(["state", "claimed_at", "write_uid", "write_date"], flush=False)
 
     def _record_failure(self, recipient, message, result):
         """A provider's ``ProviderError`` for one recipient (already recorded on its message): retry

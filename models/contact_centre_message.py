@@ -1193,39 +1193,38 @@ class ContactCentreMessage(models.Model):
             outbound.text = None
         return outbound
 
-    def _apply_send_results(self, results):
+    def _apply_send_results(self, results, then=None):
         """Record what the provider answered for each message (``results`` in the order of
         ``self``: a ``SendResult`` or a ``ProviderError`` each). The accepted ones, nearly all of
-        them, in one statement: a campaign records thousands a second."""
+        them, in one statement: a campaign records thousands a second. ``then``: a statement about
+        the accepted ones (a campaign's recipients), sent in the same round trip."""
         accepted = [(m, r) for m, r in zip(self, results, strict=True) if isinstance(r, SendResult)]
         for message, result in zip(self, results, strict=True):
             if not isinstance(result, SendResult):
                 message._apply_send_failure(result)
         if accepted:
-            self.browse([message.id for message, _result in accepted])._apply_accepted(accepted)
+            self.browse([message.id for message, _result in accepted])._apply_accepted(accepted, then)
 
-    def _apply_accepted(self, accepted):
+    def _apply_accepted(self, accepted, then=None):
         """The provider's ids of ``accepted`` [(message, SendResult)]: sent, unless a status webhook
-        already moved the message further."""
+        already moved the message further (and ``then``, in the same round trip)."""
         self.flush_recordset()
         now = fields.Datetime.now()
         # A status callback ingested meanwhile may have changed these rows since the snapshot: the
         # statement then fails and the answers are recorded again (``_retrying``), no error logged.
-        self.env.cr.execute(
-            SQL(
-                """UPDATE contact_centre_message AS message
+        statement = SQL(
+            """UPDATE contact_centre_message AS message
                       SET status = CASE WHEN message.status = 'queued' THEN 'sent' ELSE message.status END,
                           external_message_id = accepted.external_id, sent_date = %s, send_claimed_at = NULL,
                           error_code = NULL, error_message = NULL, write_uid = %s, write_date = %s
                      FROM (VALUES %s) AS accepted(id, external_id)
                     WHERE message.id = accepted.id""",
-                now,
-                self.env.uid,
-                now,
-                SQL(", ").join(SQL("(%s, %s)", message.id, result.provider_message_id) for message, result in accepted),
-            ),
-            log_exceptions=False,
+            now,
+            self.env.uid,
+            now,
+            SQL(", ").join(SQL("(%s, %s)", message.id, result.provider_message_id) for message, result in accepted),
         )
+        self.env.cr.execute(SQL("%s; %s", statement, then) if then else statement, log_exceptions=False)
         self.invalidate_recordset(
             ["status", "external_message_id", "sent_date", "send_claimed_at", "error_code", "error_message"]
         )
