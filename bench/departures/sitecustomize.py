@@ -1,5 +1,5 @@
 """Loaded at start-up by the processes ``bench_dispatch.py --processes`` runs (on ``PYTHONPATH``),
-and active in the sender processes only (``tools/send_worker.py``, started in the addon's
+and active in the sender processes only (``python -m tools.send_worker``, started in the addon's
 directory): each message's departure, the moment its thread calls the provider once the rate
 limit's wait is over, is appended to a file in ``CC_BENCH_DEPARTURES`` ("late" for a message woken
 too late for its time, booked again). The benchmark then counts
@@ -13,7 +13,7 @@ import time
 ADDON = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FOLDER = os.environ.get("CC_BENCH_DEPARTURES")
 
-if FOLDER and os.path.realpath(os.getcwd()) == os.path.realpath(ADDON):
+if FOLDER and "tools.send_worker" in sys.orig_argv:
     sys.path.insert(0, ADDON)
     from tools import sending
 
