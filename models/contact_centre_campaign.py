@@ -945,13 +945,13 @@ class ContactCentreCampaign(models.Model):
         messages, in one round trip), the others one by one."""
         accepted = [isinstance(result, SendResult) for result in results]
         sent = recipients.browse([r.id for r, ok in zip(recipients, accepted, strict=True) if ok])
-        messages._apply_send_results(results, then=self._mark_sent(sent))
+        messages._apply_send_results(results, then=self._sent_statement(sent))
         sent.invalidate_recordset(["state", "claimed_at", "write_uid", "write_date"], flush=False)
         for recipient, message, result, ok in zip(recipients, messages, results, accepted, strict=True):
             if not ok:
                 self._record_failure(recipient, message, result)
 
-    def _mark_sent(self, recipients):
+    def _sent_statement(self, recipients):
         """The statement that marks ``recipients`` sent (accepted by the provider), run with their
         messages' (``message._apply_accepted``); None without recipients. A campaign records
         thousands a second: the ORM's ``write`` would first ask PostgreSQL for the time."""

@@ -77,10 +77,10 @@ def booked(hand_overs):
     messages at once. Booked as they are handed to the pipeline, not when they were claimed: the
     commit between must not count as lateness (``send_at``)."""
     groups = {}
-    for hand_over in hand_overs:
-        groups.setdefault(hand_over[3], []).append(hand_over)
+    for key, send, message, book in hand_overs:
+        groups.setdefault(book, []).append((key, send, message))
     for book, group in groups.items():
-        for (key, send, message, _book), at in zip(group, book(len(group)), strict=True):
+        for (key, send, message), at in zip(group, book(len(group)), strict=True):
             yield key, send, message, at, book
 
 
