@@ -15,6 +15,7 @@ from odoo.tools.safe_eval import safe_eval
 
 from ..tools.batch_cache import batch_cached
 from ..tools.keywords import OPT_OUT_WORDS, match_keyword, normalize, opt_command, parse_keywords
+from ..tools.orm_cache import cache_rows, returned_fields
 from ..tools.phone import timezone_of
 from ..tools.providers import CONFIG, RECIPIENT, RETRY, OutboundMessage, SendResult
 from ..tools.segments import sms_info
@@ -698,11 +699,19 @@ class ContactCentreCampaign(models.Model):
             lambda room, token: self._claim_recipients(room, token, progress),
             self._record_answers,
             own_process=self._sends_from_own_process(),
+            keep=self._dispatch_settings,
         )
         self.invalidate_recordset(["state"])
         if self.state == "running":
             self.env["contact.centre.message"]._retrying(self._finish_if_done, give_up=None)
         self._commit()
+
+    def _dispatch_settings(self):
+        """What every turn of the dispatch reads and nothing in it changes: the campaign's templates,
+        with their variables and buttons, and its configurations (an edit reaches a running
+        dispatch within ``KEEP_SECONDS``). Not the campaign: its state is read every turn."""
+        templates = self.template_id | self.sms_template_id
+        return [templates, templates.variable_ids, templates.button_ids, self.whatsapp_config_id, self.sms_config_id]
 
     def _sends_from_own_process(self):
         """Whether this run's requests are made by a sender process: when the campaign has at
@@ -847,60 +856,65 @@ class ContactCentreCampaign(models.Model):
         latest = {row[2]: (now, Message._preview_of(row[10], row[5]), row[1]) for row in rows}
         touch_threads, touch_contacts = Message._touch_latest_updates(latest)
         self.env.flush_all()
-        linked = dict(
-            self.env.execute_query(
-                SQL(
-                    """
-                    WITH batch(recipient_id, contact_id, thread_id, channel, provider, message_type, template_id,
-                               whatsapp_config_id, sms_config_id, template_values, body_text) AS (VALUES %(rows)s),
-                    inserted AS (
-                        INSERT INTO contact_centre_message
-                               (contact_id, thread_id, channel, direction, status, provider, message_type,
-                                template_id, template_values, body_text, campaign_id, is_automated,
-                                whatsapp_config_id, sms_config_id, company_id, assigned_agent_id,
-                                message_timestamp, send_claimed_at, send_claim_token,
-                                create_uid, write_uid, create_date, write_date)
-                        SELECT batch.contact_id, batch.thread_id, batch.channel, 'outbound', 'queued',
-                               batch.provider, batch.message_type, batch.template_id, batch.template_values,
-                               batch.body_text, %(campaign)s, TRUE, batch.whatsapp_config_id, batch.sms_config_id,
-                               thread.company_id, thread.assigned_agent_id, %(now)s, %(now)s, %(token)s,
-                               %(uid)s, %(uid)s, %(now)s, %(now)s
-                          FROM batch
-                          JOIN contact_centre_thread AS thread ON thread.id = batch.thread_id
-                     RETURNING id, thread_id
-                    ),
-                    touched_threads AS (%(touch_threads)s),
-                    touched_contacts AS (%(touch_contacts)s)
-                    UPDATE contact_centre_campaign_recipient AS recipient
-                       SET message_id = inserted.id, state = 'sending', claimed_at = %(now)s,
-                           write_uid = %(uid)s, write_date = %(now)s
-                      FROM inserted JOIN batch ON batch.thread_id = inserted.thread_id
-                     WHERE recipient.id = batch.recipient_id
-                 RETURNING recipient.id, inserted.id
-                    """,
-                    rows=SQL(", ").join(
-                        SQL("(%s, %s, %s, %s, %s, %s, %s, %s::int, %s::int, %s::jsonb, %s)", *row) for row in rows
-                    ),
-                    campaign=self.id,
-                    now=now,
-                    token=token,
-                    uid=self.env.uid,
-                    touch_threads=touch_threads,
-                    touch_contacts=touch_contacts,
-                )
+        returned = returned_fields(Message)
+        written = self.env.execute_query(
+            SQL(
+                """
+                WITH batch(recipient_id, contact_id, thread_id, channel, provider, message_type, template_id,
+                           whatsapp_config_id, sms_config_id, template_values, body_text) AS (VALUES %(rows)s),
+                inserted AS (
+                    INSERT INTO contact_centre_message
+                           (contact_id, thread_id, channel, direction, status, provider, message_type,
+                            template_id, template_values, body_text, campaign_id, is_automated,
+                            whatsapp_config_id, sms_config_id, company_id, assigned_agent_id,
+                            message_timestamp, send_claimed_at, send_claim_token,
+                            create_uid, write_uid, create_date, write_date)
+                    SELECT batch.contact_id, batch.thread_id, batch.channel, 'outbound', 'queued',
+                           batch.provider, batch.message_type, batch.template_id, batch.template_values,
+                           batch.body_text, %(campaign)s, TRUE, batch.whatsapp_config_id, batch.sms_config_id,
+                           thread.company_id, thread.assigned_agent_id, %(now)s, %(now)s, %(token)s,
+                           %(uid)s, %(uid)s, %(now)s, %(now)s
+                      FROM batch
+                      JOIN contact_centre_thread AS thread ON thread.id = batch.thread_id
+                 RETURNING *
+                ),
+                touched_threads AS (%(touch_threads)s),
+                touched_contacts AS (%(touch_contacts)s)
+                UPDATE contact_centre_campaign_recipient AS recipient
+                   SET message_id = inserted.id, state = 'sending', claimed_at = %(now)s,
+                       write_uid = %(uid)s, write_date = %(now)s
+                  FROM inserted JOIN batch ON batch.thread_id = inserted.thread_id
+                 WHERE recipient.id = batch.recipient_id
+             RETURNING recipient.id, inserted.id, %(columns)s
+                """,
+                rows=SQL(", ").join(
+                    SQL("(%s, %s, %s, %s, %s, %s, %s, %s::int, %s::int, %s::jsonb, %s)", *row) for row in rows
+                ),
+                campaign=self.id,
+                now=now,
+                token=token,
+                uid=self.env.uid,
+                touch_threads=touch_threads,
+                touch_contacts=touch_contacts,
+                columns=SQL(", ").join(SQL.identifier("inserted", field.name) for field in returned),
             )
         )
+        linked = {recipient_id: message_id for recipient_id, message_id, *_values in written}
         recipients.invalidate_recordset(["state", "message_id", "claimed_at", "write_uid", "write_date"])
-        # What the hand-over reads next, from what was written: no read back.
+        # What the hand-over reads next (the refusal check, the message to send), from what was
+        # written: no read back.
         recipients._fields["message_id"]._insert_cache(recipients, [linked[recipient.id] for recipient in recipients])
-        self._forget_lists_of("contact.centre.thread", "contact.centre.message")
+        self._forget_lists_of("contact.centre.message")  # before caching: it forgets the rows' own links too
+        cache_rows(Message, returned, [row[1:] for row in written])
         Message._touched_latest(latest)
         return Message.browse([linked[recipient.id] for recipient in recipients])
 
     def _forget_lists_of(self, *model_names):
         """Rows of ``model_names`` were inserted in SQL: forget the lists that may hold them (a
         conversation's messages, a contact's conversations...), and nothing else of the cache:
-        what this turn read (contacts, templates, configurations) is read again otherwise."""
+        what this turn read (contacts, templates, configurations) is read again otherwise. Odoo
+        forgets with a list the links back to it (the ``thread_id`` of every message with the
+        conversations' messages): the rows put in the cache go in after."""
         for model_name in model_names:
             for field in self.env[model_name]._fields.values():
                 if field.type == "many2one" and field.store:
@@ -909,8 +923,11 @@ class ContactCentreCampaign(models.Model):
 
     def _threads_for(self, recipients):
         """{(contact id, channel): conversation id} for the recipients, the missing conversations
-        created in the same statement (assigned to the contact's agent, as the inbox would)."""
+        created in the same statement (assigned to the contact's agent, as the inbox would), and
+        put in the cache as read (the refusal check reads them next)."""
+        Thread = self.env["contact.centre.thread"]
         pairs = {(recipient.contact_id.id, recipient.channel) for recipient in recipients}
+        returned = returned_fields(Thread)
         # The statement's own inserts are not in its snapshot: those come back by RETURNING.
         rows = self.env.execute_query(
             SQL(
@@ -926,19 +943,24 @@ class ContactCentreCampaign(models.Model):
                       JOIN contact_centre_contact AS contact ON contact.id = batch.contact_id
                       JOIN res_partner AS partner ON partner.id = contact.partner_id
                     ON CONFLICT (contact_id, channel) DO NOTHING
-                 RETURNING contact_id, channel, id
+                 RETURNING *
                 )
-                SELECT thread.contact_id, thread.channel, thread.id
+                SELECT thread.id, %(existing)s
                   FROM contact_centre_thread AS thread
                   JOIN batch ON thread.contact_id = batch.contact_id AND thread.channel = batch.channel
                  UNION ALL
-                SELECT contact_id, channel, id FROM created
+                SELECT created.id, %(created)s FROM created
                 """,
                 uid=self.env.uid,
                 batch=SQL(", ").join(SQL("(%s, %s)", contact_id, channel) for contact_id, channel in pairs),
+                existing=SQL(", ").join(SQL.identifier("thread", field.name) for field in returned),
+                created=SQL(", ").join(SQL.identifier("created", field.name) for field in returned),
             )
         )
-        return {(contact_id, channel): thread_id for contact_id, channel, thread_id in rows}
+        self._forget_lists_of("contact.centre.thread")  # before caching: it forgets the rows' own links too
+        cache_rows(Thread, returned, rows)
+        threads = Thread.browse(row[0] for row in rows)
+        return {(thread.contact_id.id, thread.channel): thread.id for thread in threads}
 
     def _record_results(self, recipients, messages, results):
         """What the provider answered for each recipient: the accepted ones in bulk (with their

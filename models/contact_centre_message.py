@@ -18,6 +18,7 @@ from ..tools.batch_cache import batch_cache, in_batch, resume_batch
 from ..tools.errors import explain
 from ..tools.fetch import media_limit
 from ..tools.interactive import flow_answers_text, flow_token_of, new_flow_token
+from ..tools.orm_cache import cached_values, restore_cached
 from ..tools.providers import (
     RECIPIENT,
     UNKNOWN,
@@ -122,6 +123,7 @@ TOUCHED_THREAD_FIELDS = ["last_message_date", "last_message_preview"]
 TOUCHED_CONTACT_FIELDS = ["last_outbound_date", "last_message_date"]
 
 RECORD_ATTEMPTS = 20  # tries to record a turn's provider answers, each in a new snapshot
+KEEP_SECONDS = 1.0  # how long a sending run keeps in cache, across its commits, the settings it reads every turn
 
 # Kinds of events that never make or change a contact: a batch of only these may create the new
 # senders of its inbound messages before ingesting them (``InboundLookups._create_senders``).
@@ -1293,7 +1295,7 @@ class ContactCentreMessage(models.Model):
         return hand_overs
 
     @api.model
-    def _send_pipelined(self, claim, record, own_process=False):
+    def _send_pipelined(self, claim, record, own_process=False, keep=None):
         """Keep up to ``contact_centre.max_in_flight`` provider requests in flight, claiming more as
         answers come back; one commit per turn holds what was recorded and what was claimed.
 
@@ -1304,7 +1306,8 @@ class ContactCentreMessage(models.Model):
         Reports progress to the cron from the first hand-over, so that a host killed again and
         again never makes Odoo take the cron for a job that times out. With ``own_process``, the
         requests are made by a sender process (``ProcessSendPipeline``): the ORM and the HTTP
-        client then run on two cores.
+        client then run on two cores. ``keep()`` returns the records every turn reads (templates,
+        configurations): kept in cache across the turns' commits, read again once a second.
         """
         limit = self._max_in_flight()
         # Answers awaited per turn: a turn costs some fifteen round trips to PostgreSQL whatever its
@@ -1314,7 +1317,7 @@ class ContactCentreMessage(models.Model):
         turn = max(1, limit // 8)
         pipeline_class = ProcessSendPipeline if own_process else SendPipeline
         with self._claim_token() as token, pipeline_class(limit) as pipeline:
-            claiming, ahead_until = True, 0.0
+            claiming, ahead_until, kept_until = True, 0.0, 0.0
             while claiming or len(pipeline):
                 answers = pipeline.collect(timeout=0.05 if claiming else None, at_least=turn)
                 if answers:
@@ -1329,8 +1332,11 @@ class ContactCentreMessage(models.Model):
                     # None: another process held what this run would claim; try again next turn.
                     claiming = claimed is None or bool(claimed) or bool(len(pipeline))
                     claimed = claimed or 0
-                if not self._commit_sending(claimed):
+                keeping = keep is not None and time.monotonic() < kept_until
+                if not self._commit_sending(claimed, keep=keep() if keeping else None):
                     claiming = False  # time is up: what is in flight is recorded, nothing more claimed
+                if not keeping:
+                    kept_until = time.monotonic() + KEEP_SECONDS
                 for key, send, message, at, book in booked(hand_overs):
                     pipeline.submit(key, send, message, at, book)
                     ahead_until = max(ahead_until, at)
@@ -1362,19 +1368,21 @@ class ContactCentreMessage(models.Model):
             return give_up
 
     @api.model
-    def _commit_sending(self, handed_over, remaining=None):
+    def _commit_sending(self, handed_over, remaining=None, keep=None):
         """Commit (through the cron's progress when run by it: ``handed_over`` done, ``remaining``
         left), then forget the cache of what was committed, so that a long run's memory stays
-        flat; False when time is up. Not in tests."""
+        flat, except what it holds of the records ``keep``; False when time is up. Not in tests."""
         if modules.module.current_test:
             return True
         more = True
+        kept = cached_values(keep or ())
         self.env["contact.centre.campaign.tally"]._fold_now_and_then()
         if self.env.context.get("cron_id"):
             more = self.env["ir.cron"]._commit_progress(handed_over, remaining=remaining) > 0
         else:
             self.env.cr.commit()
         self.env.invalidate_all()
+        restore_cached(kept)
         return more
 
     @api.model
