@@ -212,8 +212,10 @@ class TestUnconfirmed(SimulatorMixin, ContactCentreData, HttpCase):
         self.assertEqual(len([m for m in sent_messages(self.simulator_url) if m["to"].lstrip("+") == to]), 1)
 
     def test_no_more_in_doubt_than_the_concurrency(self):
-        """At every hand-over, what is handed over and unanswered never exceeds the configured
-        number of requests in flight, however large the campaign."""
+        """At every commit of a run (what a crash right after it leaves in doubt), what is handed
+        over or about to be and unanswered never exceeds the configured number of requests in
+        flight, however large the campaign: the next claim, made while requests are in flight, is
+        committed only once their answers made room for it."""
         self.env["ir.config_parameter"].set_param("contact_centre.max_in_flight", 4)
         self.whatsapp_config.rate_limit = 1000
         template = self.env["contact.centre.template"].create(
@@ -240,16 +242,15 @@ class TestUnconfirmed(SimulatorMixin, ContactCentreData, HttpCase):
             }
         )
         campaign.action_schedule()
-        Campaign = type(campaign)
+        Message = type(self.env["contact.centre.message"])
         in_doubt = []
-        claim = Campaign._claim_recipients
+        commit = Message._commit_sending
 
-        def claim_and_count(this, room, token, progress=None):
-            result = claim(this, room, token, progress)
+        def count_and_commit(this, handed_over, remaining=None, keep=None):
             in_doubt.append(this.env["contact.centre.campaign.recipient"].search_count([("state", "=", "sending")]))
-            return result
+            return commit(this, handed_over, remaining=remaining, keep=keep)
 
-        with patch.object(Campaign, "_claim_recipients", claim_and_count):
+        with patch.object(Message, "_commit_sending", count_and_commit):
             self.env["contact.centre.campaign"]._process_dispatch()
         self.assertEqual(set(campaign.recipient_ids.mapped("state")), {"sent"})
         self.assertGreater(len(in_doubt), 7, "claimed a few at a time, not in one batch")

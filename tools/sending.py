@@ -137,6 +137,9 @@ class _InFlight:
     def _submit(self, hand_over, at):
         raise NotImplementedError
 
+    def flush(self):
+        """Start what was submitted now, not at the next ``collect``."""
+
     @staticmethod
     def _tolerance(hand_over, at):
         """How late past ``at`` the message may leave: ``LATE_TOLERANCE`` while the rate limit
@@ -216,7 +219,8 @@ class ProcessSendPipeline(_InFlight):
     interpreter lock. Same interface; ``send`` must be the ``_send_or_error`` of a provider made
     by ``make_provider`` (the process builds its own client from the provider's ``spec``).
 
-    What is submitted is written to the process at the next ``collect``, as one frame. Should the
+    What is submitted is written to the process at the next ``flush`` or ``collect``, as one
+    frame. Should the
     process die, ``collect`` raises ``SenderDied``: what was in flight stays claimed, in doubt, as
     after a crash of the dispatcher itself."""
 
@@ -260,7 +264,7 @@ class ProcessSendPipeline(_InFlight):
 
     def collect(self, timeout=None, at_least=1):
         """As ``SendPipeline.collect``."""
-        self._flush()
+        self.flush()
         if not self._handed:
             return []
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -279,7 +283,7 @@ class ProcessSendPipeline(_InFlight):
             except queue.Empty:
                 break
         answers = self._settle([(ticket, self._answer(data)) for ticket, data in answers])
-        self._flush()  # the late ones, booked again
+        self.flush()  # the late ones, booked again
         return answers
 
     @staticmethod
@@ -288,7 +292,8 @@ class ProcessSendPipeline(_InFlight):
             raise SenderDied(data[1] if data else "The sender process ended with requests in flight")
         return LATE if data == LATE else answer_from_wire(data)
 
-    def _flush(self):
+    def flush(self):
+        """Write what was submitted to the process now (``collect`` does too)."""
         if self._outgoing:
             frame, self._outgoing = self._outgoing, []
             try:
@@ -309,7 +314,7 @@ class ProcessSendPipeline(_InFlight):
     def close(self):
         """Let the process finish what it was given (its answers are lost to the caller) and end."""
         try:
-            self._flush()
+            self.flush()
             self._process.stdin.close()
         except (SenderDied, OSError):
             pass
