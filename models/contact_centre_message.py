@@ -1305,8 +1305,8 @@ class ContactCentreMessage(models.Model):
         records [(key, result)]. A turn claims while its requests are in flight, then waits for
         the answers that make room for what it claimed: those are recorded, the whole committed,
         and what was claimed handed over at once (the pipeline never waits for a claim, and what
-        is in doubt after a crash is still at most what was in flight). Hands over no more than the rate limit sends in about a second.
-        Reports progress to the cron from the first hand-over, so that a host killed again and
+        is in doubt after a crash is still at most what was in flight). Hands over no more than
+        the rate limit sends in about a second. Reports progress to the cron from the first hand-over, so that a host killed again and
         again never makes Odoo take the cron for a job that times out. With ``own_process``, the
         requests are made by a sender process (``ProcessSendPipeline``): the ORM and the HTTP
         client then run on two cores. ``keep()`` returns the records every turn reads (templates,
@@ -1324,14 +1324,9 @@ class ContactCentreMessage(models.Model):
             claiming, ahead_until, kept_until = True, 0.0, 0.0
             claimed, hand_overs = 0, []  # claimed in the open transaction: handed over once it is committed
             while claiming or len(pipeline) or hand_overs:
-                # What was claimed waits for the answers that make room for it; with nothing
-                # claimed, a turn's worth of answers (or a moment, to claim what is due meanwhile).
-                wanted = len(hand_overs) - pipeline.free
-                if wanted > 0:
-                    answers = pipeline.collect(at_least=wanted)
-                elif hand_overs:
-                    answers = pipeline.collect(timeout=0)
-                else:
+                if hand_overs:
+                    answers = pipeline.make_room(len(hand_overs))
+                else:  # a turn's worth of answers, or a moment: what falls due meanwhile is claimed then
                     answers = pipeline.collect(timeout=0.05 if claiming else None, at_least=turn)
                 if answers:
                     # The provider's callbacks, ingested meanwhile (maybe by another host), update

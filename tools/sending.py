@@ -140,6 +140,12 @@ class _InFlight:
     def flush(self):
         """Start what was submitted now, not at the next ``collect``."""
 
+    def make_room(self, count):
+        """The answers that came back, waiting for as many as leave room for ``count`` more
+        requests (none when there is room already)."""
+        wanted = count - self.free
+        return self.collect(at_least=wanted) if wanted > 0 else self.collect(timeout=0)
+
     @staticmethod
     def _tolerance(hand_over, at):
         """How late past ``at`` the message may leave: ``LATE_TOLERANCE`` while the rate limit

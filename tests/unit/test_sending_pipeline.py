@@ -232,6 +232,22 @@ def test_collect_waits_for_at_least_some_answers_or_the_timeout():
         assert time.monotonic() - began < 0.2
 
 
+def test_make_room_waits_for_the_answers_that_free_enough_places_and_no_more():
+    """A claim made while requests are in flight is handed over once their answers made room for
+    it: never more in flight than the pipeline holds, and no wait when there is room already."""
+    release = threading.Event()
+    with SendPipeline(4) as pipeline:
+        for index in range(4):
+            pipeline.submit(index, lambda m: (m >= 2 or release.wait(5)) and SendResult(str(m)), index)
+        room = pipeline.make_room(2)  # 0 and 1 wait for the release: 2 and 3 make the room
+        assert sorted(key for key, _result in room) == [2, 3] and pipeline.free == 2
+        began = time.monotonic()
+        assert pipeline.make_room(2) == [] and time.monotonic() - began < 0.1, "room already: no wait"
+        threading.Timer(0.1, release.set).start()
+        assert sorted(key for key, _result in pipeline.make_room(4)) == [0, 1]
+        assert pipeline.free == 4
+
+
 # The sender process: the same pipeline, its requests made by another process
 
 
@@ -265,6 +281,25 @@ def test_sender_process_sends_each_message_once_and_answers_each(simulator):
     templated = [m for m in sent if m["body"].get("type") == "template"]
     assert len(templated) == sum(1 for index in answers if index % 2 and index not in failed)
     assert templated[0]["body"]["template"]["name"] == "promo"
+
+
+def test_sender_process_starts_what_is_flushed_before_the_next_collect(simulator):
+    """The dispatcher claims between a hand-over and its next ``collect``: what it handed over is
+    written to the sender process by ``flush`` and leaves meanwhile."""
+    send = made_meta(simulator)._send_or_error
+    with ProcessSendPipeline(4) as pipeline:
+        for index in range(3):
+            message = OutboundMessage(to=f"+3247020{index:04d}", text=f"flushed {index}", client_ref=f"cc-fl-{index}")
+            pipeline.submit(index, send, message)
+        pipeline.flush()
+        deadline = time.monotonic() + 5
+        while len(sent_messages(simulator)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)  # no collect: only the flush can have started them
+        assert len(sent_messages(simulator)) == 3
+        answers = []
+        while len(pipeline):
+            answers += pipeline.collect(timeout=5)
+    assert sorted(key for key, _result in answers) == [0, 1, 2]
 
 
 def test_sender_process_has_started_before_it_is_given_messages(simulator):
