@@ -707,11 +707,18 @@ class ContactCentreCampaign(models.Model):
         self._commit()
 
     def _dispatch_settings(self):
-        """What every turn of the dispatch reads and nothing in it changes: the campaign's templates,
-        with their variables and buttons, and its configurations (an edit reaches a running
-        dispatch within ``KEEP_SECONDS``). Not the campaign: its state is read every turn."""
+        """What every turn of the dispatch reads: the campaign, its templates with their variables
+        and buttons, and its configurations (an edit reaches a running dispatch within
+        ``KEEP_SECONDS``; the campaign's state is read by each claim's statement)."""
         templates = self.template_id | self.sms_template_id
-        return [templates, templates.variable_ids, templates.button_ids, self.whatsapp_config_id, self.sms_config_id]
+        return [
+            self,
+            templates,
+            templates.variable_ids,
+            templates.button_ids,
+            self.whatsapp_config_id,
+            self.sms_config_id,
+        ]
 
     def _sends_from_own_process(self):
         """Whether this run's requests are made by a sender process: when the campaign has at
@@ -742,10 +749,8 @@ class ContactCentreCampaign(models.Model):
 
     def _claim_recipients(self, room, token, progress=None):
         """Claim up to ``room`` due recipients (no more than a second of the rate limit) for run
-        ``token``: their messages are created and claimed. Returns (claimed, hand-overs)."""
-        self.invalidate_recordset(["state"])
-        if self.state != "running":
-            return 0, []
+        ``token``, none once the campaign stopped running: their messages are created and claimed.
+        Returns (claimed, hand-overs)."""
         batch = self._next_batch(min(room, self._rate_cap()), {} if progress is None else progress)
         ready = self._defer_quiet_hours(batch)
         return len(batch), self._hand_over(ready, token) if ready else []
@@ -764,6 +769,9 @@ class ContactCentreCampaign(models.Model):
         campaign, whatever plan PostgreSQL picks)."""
         domain = [
             ("campaign_id", "=", self.id),
+            # Read in the statement, not from the cache: a dispatch keeps its campaign in cache
+            # across its commits (``_dispatch_settings``), and someone may pause it meanwhile.
+            ("campaign_id.state", "=", "running"),
             ("state", "=", "pending"),
             "|",
             ("next_attempt", "=", False),
@@ -785,7 +793,9 @@ class ContactCentreCampaign(models.Model):
         query = Recipient._search(domain, limit=limit, order="id")
         columns = ("id", "contact_id", "channel")
         statement = SQL(
-            "%s FOR UPDATE SKIP LOCKED", query.select(*(SQL.identifier(Recipient._table, column) for column in columns))
+            "%s FOR UPDATE OF %s SKIP LOCKED",
+            query.select(*(SQL.identifier(Recipient._table, column) for column in columns)),
+            SQL.identifier(Recipient._table),
         )
         self.env.flush_query(statement)
         # Rows another run claimed since this transaction's snapshot fail the statement: expected

@@ -1346,7 +1346,9 @@ class ContactCentreMessage(models.Model):
                 claimed, hand_overs = 0, []
                 if claiming and ahead_until - time.monotonic() < 1:
                     room = max(pipeline.free, turn)
-                    claimed, hand_overs = self._retrying(lambda room=room: claim(room, token), give_up=(None, []))
+                    claimed, hand_overs = self._retrying(
+                        lambda room=room: claim(room, token), give_up=(None, []), alone=True
+                    )
                     # None: another process held what this run would claim; try again next turn.
                     claiming = claimed is None or bool(claimed) or bool(len(pipeline))
                     claimed = claimed or 0
@@ -1355,22 +1357,33 @@ class ContactCentreMessage(models.Model):
             _logger.info("%s messages booked again: their thread woke too late for their time", pipeline.rebooked)
 
     @api.model
-    def _retrying(self, work, attempts=3, give_up=RAISE):
+    def _retrying(self, work, attempts=3, give_up=RAISE, alone=False):
         """``work()`` in a savepoint, tried again in a new transaction when another process changed
         its rows since this transaction's snapshot (Odoo's transactions are REPEATABLE READ: two
         dispatchers, or a dispatcher and the webhook ingestion, meet on the same rows). What this
         transaction did before is committed first. After ``attempts``, ``give_up`` is returned (or
-        the error raised)."""
+        the error raised). ``alone``: ``work`` is all the transaction holds (it runs right after a
+        commit), so a conflict rolls the transaction back, without a savepoint (two round trips a
+        turn less for a dispatch's claim)."""
         conflicts = (SerializationFailure, LockNotAvailable)
+
+        def attempt():
+            if alone and not modules.module.current_test:  # a test's work is never alone in its transaction
+                try:
+                    return work()
+                except conflicts:
+                    self.env.cr.rollback()
+                    raise
+            with self.env.cr.savepoint():
+                return work()
+
         for _attempt in range(0 if modules.module.current_test else attempts - 1):
             try:
-                with self.env.cr.savepoint():
-                    return work()
+                return attempt()
             except conflicts:
                 self._commit_sending(0)  # a new snapshot, which sees the other process's work
         try:
-            with self.env.cr.savepoint():
-                return work()
+            return attempt()
         except conflicts:
             if give_up is RAISE:
                 raise

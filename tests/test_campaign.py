@@ -565,7 +565,7 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         """Each claim looks past the last one the run found (never again over what was sent),
         and once nothing is left there, from the start: a recipient back in the queue (a retry now
         due) is still claimed."""
-        campaign = self.campaign()
+        campaign = self.campaign(state="running")
         campaign._prepare_recipients()
         ana, ben = (campaign.recipient_ids.filtered(lambda r: r.state == "pending")).sorted("id")
         progress = {}
@@ -629,9 +629,26 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         # hides).
         self.assertLessEqual(claim, 12)
         self.assertEqual(record, 1)
-        # A run keeps its templates and configurations in cache across its commits: 6 measured.
+        # A run keeps its campaign, templates and configurations in cache across its commits: 5
+        # measured (6 before the campaign itself was kept, its state read by the claim's statement).
         kept, _record = turn(11, keep=True)
-        self.assertLessEqual(kept, 6)
+        self.assertLessEqual(kept, 5)
+
+    def test_a_campaign_paused_meanwhile_is_not_claimed_whatever_the_cache_says(self):
+        """A dispatch keeps its campaign in cache across its commits: the claim reads the campaign's
+        state in its own statement, and claims nothing once someone else paused it."""
+        contacts = self.env["contact.centre.contact"].create(
+            [{"name": f"Paused {i}", "whatsapp_number": f"+32471990{i:03d}", "opt_in_whatsapp": True} for i in range(3)]
+        )
+        campaign = self.campaign(contact_ids=[fields.Command.set(contacts.ids)], state="running")
+        campaign._prepare_recipients()
+        claimed, _hand_overs = campaign._claim_recipients(1, 7)
+        self.assertEqual(claimed, 1)
+        self.env.flush_all()
+        self.env.cr.execute(SQL("UPDATE contact_centre_campaign SET state = 'paused' WHERE id = %s", campaign.id))
+        self.assertEqual(campaign.state, "running", "the cache still says running")
+        self.assertEqual(campaign._claim_recipients(5, 7), (0, []))
+        self.assertEqual(sorted(campaign.recipient_ids.mapped("state")), ["pending", "pending", "sending"])
 
     def test_a_large_campaign_sends_from_a_sender_process(self):
         """Past ``contact_centre.sender_process_from`` recipients still to send, the requests are

@@ -11,13 +11,16 @@ of record id -> cached value that ``Field._insert_cache`` fills when the ORM rea
 
 
 def cached_values(recordsets):
-    """[(field, records, values)]: what the cache holds for ``recordsets``, to put back after a
-    commit with ``restore_cached``."""
-    kept = []
+    """[(field, records, values)]: what the cache holds of the stored fields of ``recordsets``, to
+    put back after a commit with ``restore_cached``. A list (one2many, many2many) is kept only when
+    its records are of a model kept too (a template's variables, not a campaign's recipients)."""
+    kept, models = [], {records._name for records in recordsets}
     for records in recordsets:
         if not records:
             continue
         for field in records._fields.values():
+            if not field.store or (field.type in ("one2many", "many2many") and field.comodel_name not in models):
+                continue
             cache = field._get_cache(records.env)
             ids = [id_ for id_ in records._ids if id_ in cache]
             if ids:
