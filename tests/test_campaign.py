@@ -634,6 +634,30 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         kept, _record = turn(11, keep=True)
         self.assertLessEqual(kept, 5)
 
+    def test_a_run_keeps_its_settings_across_a_commit_but_not_the_campaigns_recipients(self):
+        """What a dispatch keeps in cache across its commits (``_dispatch_settings``): the stored
+        values of its campaign, templates and configurations, a template's variables (their records
+        are kept too), never a list whose records are not kept (the campaign's recipients)."""
+        campaign = self.campaign(state="running")
+        campaign._prepare_recipients()
+        settings = campaign._dispatch_settings()
+        # What a turn reads, in the cache now.
+        self.assertTrue(campaign.name and campaign.whatsapp_config_id.rate_limit)
+        campaign.recipient_ids.mapped("state")
+        campaign.template_id.variable_ids.mapped("placeholder")
+        kept = cached_values(settings)
+        self.env.invalidate_all()
+        restore_cached(kept)
+
+        def statements(read):
+            before = self.env.cr.sql_log_count
+            read()
+            return self.env.cr.sql_log_count - before
+
+        self.assertEqual(statements(lambda: (campaign.name, campaign.whatsapp_config_id.rate_limit)), 0)
+        self.assertEqual(statements(lambda: campaign.template_id.variable_ids.mapped("placeholder")), 0)
+        self.assertGreater(statements(lambda: campaign.recipient_ids.mapped("state")), 0)
+
     def test_a_campaign_paused_meanwhile_is_not_claimed_whatever_the_cache_says(self):
         """A dispatch keeps its campaign in cache across its commits: the claim reads the campaign's
         state in its own statement, and claims nothing once someone else paused it."""
