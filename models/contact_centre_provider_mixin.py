@@ -110,21 +110,12 @@ class ContactCentreProviderMixin(models.AbstractModel):
         # The delay counts from the database's clock as it answered (after any wait for another
         # booking): from the moment the answer is read, not after the commit, or two processes'
         # reservations would overlap by the time their commits took.
-        connection = BOOKINGS.get()
         if modules.module.current_test:  # a test's data is not committed: no other transaction sees it
             [(delay,)] = self.env.execute_query(booking)
             answered = time.monotonic()
-        elif connection is not None:  # a sending run's: the statement is its own transaction
-            with connection.cursor() as cr:
-                cr.execute(booking.code, booking.params)
-                [(delay,)] = cr.fetchall()
-                answered = time.monotonic()
         else:
-            with self.env.registry.cursor() as cr:  # its own short transaction: never a stale snapshot
-                # READ COMMITTED: waiting for another process's booking of the same row, the update
-                # then applies to what that one committed (REPEATABLE READ, Odoo's level, would fail).
-                # Both statements in one round trip.
-                cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; %s", booking))
+            with self._bookings_connection() as connection, connection.cursor() as cr:
+                cr.execute(booking.code, booking.params)
                 [(delay,)] = cr.fetchall()
                 answered = time.monotonic()
         return pace(answered + max(0.0, delay), count, rate)
@@ -132,12 +123,14 @@ class ContactCentreProviderMixin(models.AbstractModel):
     @api.model
     @contextmanager
     def _bookings_connection(self):
-        """Book the send times of the messages sent meanwhile (``_reserve_send_times``) on a
-        connection of their own, in autocommit, read committed: a booking is then one round trip,
-        where a cursor of the pool costs five (the pool resets the connection, then BEGIN, the
-        statement, COMMIT), a few hundred times a second in a campaign. Not in tests."""
-        if modules.module.current_test:
-            yield
+        """The connection send times are booked on (``_reserve_send_times``): the sending run's,
+        held while it runs, else one for this booking. Autocommit: each booking is its own
+        transaction, one round trip (a cursor of Odoo's pool costs five: the pool resets the
+        connection, then BEGIN, the statement, COMMIT), never on a stale snapshot. Read committed:
+        waiting for another process's booking of the same row, the update then applies to what that
+        one committed (repeatable read, Odoo's level, would fail). None in tests."""
+        if modules.module.current_test or BOOKINGS.get() is not None:
+            yield BOOKINGS.get()
             return
         _dbname, info = sql_db.connection_info_for(self.env.cr.dbname)
         connection = psycopg2.connect(**info)
@@ -147,7 +140,7 @@ class ContactCentreProviderMixin(models.AbstractModel):
                 cr.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
             token = BOOKINGS.set(connection)
             try:
-                yield
+                yield connection
             finally:
                 BOOKINGS.reset(token)
         finally:
