@@ -1216,11 +1216,11 @@ class ContactCentreMessage(models.Model):
         # statement then fails and the answers are recorded again (``_retrying``), no error logged.
         statement = SQL(
             """UPDATE contact_centre_message AS message
-                      SET status = CASE WHEN message.status = 'queued' THEN 'sent' ELSE message.status END,
-                          external_message_id = accepted.external_id, sent_date = %s, send_claimed_at = NULL,
-                          error_code = NULL, error_message = NULL, write_uid = %s, write_date = %s
-                     FROM (VALUES %s) AS accepted(id, external_id)
-                    WHERE message.id = accepted.id""",
+                  SET status = CASE WHEN message.status = 'queued' THEN 'sent' ELSE message.status END,
+                      external_message_id = accepted.external_id, sent_date = %s, send_claimed_at = NULL,
+                      error_code = NULL, error_message = NULL, write_uid = %s, write_date = %s
+                 FROM (VALUES %s) AS accepted(id, external_id)
+                WHERE message.id = accepted.id""",
             now,
             self.env.uid,
             now,
@@ -1306,11 +1306,13 @@ class ContactCentreMessage(models.Model):
         the answers that make room for what it claimed: those are recorded, the whole committed,
         and what was claimed handed over at once (the pipeline never waits for a claim, and what
         is in doubt after a crash is still at most what was in flight). Hands over no more than
-        the rate limit sends in about a second. Reports progress to the cron from the first hand-over, so that a host killed again and
-        again never makes Odoo take the cron for a job that times out. With ``own_process``, the
-        requests are made by a sender process (``ProcessSendPipeline``): the ORM and the HTTP
-        client then run on two cores. ``keep()`` returns the records every turn reads (templates,
-        configurations): kept in cache across the turns' commits, read again once a second.
+        the rate limit sends in about a second, booked on a connection the run holds
+        (``_bookings_connection``). Reports progress to the cron from the first hand-over, so that
+        a host killed again and again never makes Odoo take the cron for a job that times out.
+        With ``own_process``, the requests are made by a sender process (``ProcessSendPipeline``):
+        the ORM and the HTTP client then run on two cores. ``keep()`` returns the records every
+        turn reads (the campaign, its templates and configurations): kept in cache across the
+        turns' commits, read again once a second.
         """
         limit = self._max_in_flight()
         # Claimed at least per turn: a turn costs some ten round trips to PostgreSQL whatever its

@@ -226,9 +226,8 @@ class ProcessSendPipeline(_InFlight):
     by ``make_provider`` (the process builds its own client from the provider's ``spec``).
 
     What is submitted is written to the process at the next ``flush`` or ``collect``, as one
-    frame. Should the
-    process die, ``collect`` raises ``SenderDied``: what was in flight stays claimed, in doubt, as
-    after a crash of the dispatcher itself."""
+    frame. Should the process die, ``collect`` raises ``SenderDied``: what was in flight stays
+    claimed, in doubt, as after a crash of the dispatcher itself."""
 
     def __init__(self, max_in_flight):
         super().__init__(max_in_flight)
