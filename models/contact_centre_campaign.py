@@ -788,13 +788,18 @@ class ContactCentreCampaign(models.Model):
         """The first ``limit`` recipients of ``domain`` by id that no other run holds, locked in the
         statement that finds them (as ``try_lock_for_update`` would lock them after a search: one
         round trip less per claim, and rows another run holds are passed over, not counted), with
-        the contact and channel the hand-over reads next (one round trip less again)."""
-        Recipient = self.env["contact.centre.campaign.recipient"]
+        the contact and channel the hand-over reads next, and the contact's own row, put in the
+        cache as reading the contact would (two round trips less again)."""
+        Recipient, Contact = self.env["contact.centre.campaign.recipient"], self.env["contact.centre.contact"]
         query = Recipient._search(domain, limit=limit, order="id")
-        columns = ("id", "contact_id", "channel")
+        contact = query.join(Recipient._table, "contact_id", Contact._table, "id", "contact")
+        contact_fields = returned_fields(Contact)
         statement = SQL(
             "%s FOR UPDATE OF %s SKIP LOCKED",
-            query.select(*(SQL.identifier(Recipient._table, column) for column in columns)),
+            query.select(
+                *(SQL.identifier(Recipient._table, column) for column in ("id", "contact_id", "channel")),
+                *(SQL.identifier(contact, field.name) for field in contact_fields),
+            ),
             SQL.identifier(Recipient._table),
         )
         self.env.flush_query(statement)
@@ -802,10 +807,10 @@ class ContactCentreCampaign(models.Model):
         # with two runs on one campaign, tried again on a new snapshot (``_retrying``), not logged.
         self.env.cr.execute(statement, log_exceptions=False)
         rows = self.env.cr.fetchall()
-        ids, contacts, channels = zip(*rows, strict=True) if rows else ((), (), ())
-        recipients = Recipient.browse(ids)
-        Recipient._fields["contact_id"]._insert_cache(recipients, contacts)
-        Recipient._fields["channel"]._insert_cache(recipients, channels)
+        recipients = Recipient.browse(row[0] for row in rows)
+        Recipient._fields["contact_id"]._insert_cache(recipients, [row[1] for row in rows])
+        Recipient._fields["channel"]._insert_cache(recipients, [row[2] for row in rows])
+        cache_rows(Contact, contact_fields, list({row[1]: row[1:2] + row[3:] for row in rows}.values()))
         return recipients
 
     def _hand_over(self, recipients, token):

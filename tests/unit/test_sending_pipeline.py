@@ -2,6 +2,7 @@
 (what settles a message whose send answer was lost in a crash)."""
 
 import json
+import pickle
 import random
 import threading
 import time
@@ -21,6 +22,8 @@ from tools.providers import (
     TwilioProvider,
     WebhookRequest,
     make_provider,
+    outbound_from_wire,
+    outbound_to_wire,
 )
 from tools.providers.twilio import with_reference
 from tools.sending import (
@@ -62,6 +65,26 @@ def test_reference_round_trip_and_foreign_references():
     assert parse_reference(reference, "00000000") is None, "another database's message is not ours"
     for garbage in (None, "", "4711", "cc-3f2a9c1b-", "cc-3f2a9c1b-12x", "cc-3f2a9c1b-1;DROP", 4711, {"a": 1}):
         assert parse_reference(garbage, "3f2a9c1b") is None
+
+
+def test_a_message_crosses_the_pipe_as_plain_data_and_comes_back_equal():
+    """What a sender process is given: plain data (the two sides import the classes under two
+    module names), the template too, nothing of the message lost or shared with the original."""
+    template = TemplateMessage("promo", "en", [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}])
+    messages = [
+        OutboundMessage(to="+32470000001", template=template, client_ref="cc-db-1"),
+        OutboundMessage(
+            to="+32470000002", channel="sms", text="Hi", status_callback="https://x/cb", client_ref="cc-db-2"
+        ),
+        OutboundMessage(to="+32470000003", media_type="document", media_id="m-1", filename="a.pdf", reply_to="wamid.1"),
+    ]
+    for message in messages:
+        wire = pickle.loads(pickle.dumps(outbound_to_wire(message)))
+        assert all(type(value) in (str, int, bool, dict, list, type(None)) for value in wire.values())
+        assert outbound_from_wire(wire) == message
+    wire = outbound_to_wire(messages[0])
+    wire["to"] = "+32470000009"
+    assert messages[0].to == "+32470000001", "the wire data is a copy of the message's fields"
 
 
 def test_pace_spreads_a_reservation_over_the_rate():

@@ -416,7 +416,12 @@ class SendResult:
 
 
 def outbound_to_wire(message):
-    return asdict(message)
+    """Its fields as they are (``asdict`` would copy every list and dict of the template's
+    components first: the pipe's pickling copies them anyway)."""
+    data = dict(vars(message))
+    if message.template is not None:
+        data["template"] = dict(vars(message.template))
+    return data
 
 
 def outbound_from_wire(data):
