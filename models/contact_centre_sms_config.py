@@ -51,6 +51,7 @@ class ContactCentreSmsConfig(models.Model):
     rate_limit = fields.Integer(
         "Messages per Second",
         default=10,
+        tracking=True,
         help="The provider's limit for this account or sender: a total over every Odoo worker and host "
         "sending through it, kept with 2% to spare so that no second goes over.",
     )

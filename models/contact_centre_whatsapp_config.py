@@ -72,6 +72,7 @@ class ContactCentreWhatsappConfig(models.Model):
     rate_limit = fields.Integer(
         "Messages per Second",
         default=80,
+        tracking=True,
         help="Meta's default throughput for one number; raised by Meta up to 1,000. A total over every Odoo "
         "worker and host sending through this number, kept with 2% to spare so that no second goes over.",
     )

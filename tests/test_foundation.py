@@ -194,6 +194,22 @@ class TestDataModel(ContactCentreCase):
         self.assertTrue(self.contact_free.opt_in_sms_date)
         self.assertIn("Opted out of SMS", self.contact_free.message_ids[0].body)
 
+    def test_a_changed_rate_limit_is_written_in_the_chatter(self):
+        """A running campaign follows a configuration's new limit within a second: who changed it,
+        when, from what to what, is in the number's and the provider's chatter."""
+        # The configurations made as in an earlier transaction: Odoo tracks no change of a record
+        # in the transaction that creates it.
+        self.env.cr.flush()
+        for config, new in ((self.whatsapp_config, 5), (self.twilio_config, 3)):
+            old = config.rate_limit
+            config.with_user(self.admin).rate_limit = new
+            self.env.cr.flush()  # tracking values are written as the transaction commits
+            config.invalidate_recordset(["message_ids"])
+            tracked = config.message_ids.tracking_value_ids.filtered(lambda value: value.field_id.name == "rate_limit")
+            self.assertEqual(len(tracked), 1, config.name)
+            self.assertEqual((tracked.old_value_integer, tracked.new_value_integer), (old, new))
+            self.assertEqual(tracked.mail_message_id.author_id, self.admin.partner_id)
+
     def test_duplicate_provider_message_id_is_refused(self):
         thread = self.env["contact.centre.thread"]._get_or_create(self.contact_free, "whatsapp")
         values = {
