@@ -46,7 +46,15 @@ import requests
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from bench_providers import campaign_messages, measure, providers  # noqa: E402
-from common import addons_path, create_database, drop_database, percentiles, sql, start_simulator  # noqa: E402
+from common import (  # noqa: E402
+    addons_path,
+    cpu_seconds,
+    create_database,
+    drop_database,
+    percentiles,
+    sql,
+    start_simulator,
+)
 
 from tools.sending import busiest_window  # noqa: E402
 from tools.simulator.control import configure, reset  # noqa: E402
@@ -114,8 +122,17 @@ def max_in_flight(db):
 def provider_alone(url, args, name, in_flight):
     fresh_simulator(url, args.latency_ms)
     count = min(args.recipients, args.provider_messages)
-    rate, seconds, failed = measure(providers(url)[name], campaign_messages(name, count), in_flight)
-    return {"rate": rate, "sent": count - failed, "seconds": seconds, "failed": failed}
+    rate, seconds, failed, cpu = measure(providers(url)[name], campaign_messages(name, count), in_flight)
+    return {"rate": rate, "sent": count - failed, "seconds": seconds, "failed": failed, "cpu": {"client": cpu}}
+
+
+def with_simulator_cpu(simulator_pid, measurement):
+    """``measurement()``'s figures, with the simulator's CPU seconds meanwhile in their ``cpu``."""
+    before = cpu_seconds(simulator_pid)
+    figures = measurement()
+    if "cpu" in figures:
+        figures["cpu"]["simulator"] = cpu_seconds(simulator_pid) - before
+    return figures
 
 
 def dispatch(db, paths, url, args, settings, name, count, limit=None, stats=False):
@@ -166,6 +183,7 @@ def report_details(figures):
         f"  dispatch: {run['sent']} sent in {run['seconds']} s, simulator received {run['received']}, "
         f"audience prepared in {run['prepare_seconds']} s, peak RSS {run['peak_rss_mb']} MB",
     ]
+    details.append(f"  CPU per message: provider alone {cpu_split(provider)}; dispatch {cpu_split(run)}")
     if odoo:
         details.append(
             f"  odoo's own: {odoo['sent']} sent in {odoo['seconds']} s, simulator received {odoo['received']}, "
@@ -174,7 +192,16 @@ def report_details(figures):
     return details
 
 
-def compare(db, paths, url, args, settings):
+def cpu_split(figures):
+    """Milliseconds of CPU per message of each process, and the cores they kept busy together."""
+    cpu = figures.get("cpu") or {}
+    if not cpu or not figures["sent"]:
+        return "-"
+    parts = ", ".join(f"{part} {seconds / figures['sent'] * 1000:.2f} ms" for part, seconds in cpu.items())
+    return f"{parts} ({sum(cpu.values()) / float(figures['seconds']):.2f} cores)"
+
+
+def compare(db, paths, url, args, settings, simulator_pid):
     """The three measurements per provider, ``args.rounds`` times, alternated."""
     in_flight = max_in_flight(db)
     names = args.providers or PROVIDERS
@@ -192,9 +219,13 @@ def compare(db, paths, url, args, settings):
             figures[name] = {}
             for step in steps if index % 2 == 0 else reversed(steps):
                 if step == "provider":
-                    figures[name][step] = provider_alone(url, args, name, in_flight)
+                    figures[name][step] = with_simulator_cpu(
+                        simulator_pid, lambda name=name: provider_alone(url, args, name, in_flight)
+                    )
                 elif step == "dispatch":
-                    figures[name][step] = dispatch(db, paths, url, args, settings, name, args.recipients)
+                    figures[name][step] = with_simulator_cpu(
+                        simulator_pid, lambda name=name: dispatch(db, paths, url, args, settings, name, args.recipients)
+                    )
                 else:
                     figures[name][step] = odoo_own(db, paths, url, args)
                 print(f"  ({name} {step}: {figures[name][step]['rate']:.1f} messages/s)", flush=True)
@@ -297,7 +328,7 @@ def main():
         if args.recipients >= LARGE:
             large(db, paths, url, args, settings)
         else:
-            compare(db, paths, url, args, settings)
+            compare(db, paths, url, args, settings, simulator.pid)
         print(f"done ({machine()})", flush=True)
     finally:
         simulator.terminate()

@@ -10,13 +10,14 @@ flight as the dispatch keeps (``contact_centre.max_in_flight``, 100 by default):
 
 import argparse
 import os
+import resource
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from common import start_simulator  # noqa: E402
+from common import rusage_seconds, start_simulator  # noqa: E402
 
 from tools.providers import (  # noqa: E402
     CustomHttpProvider,
@@ -71,14 +72,15 @@ def campaign_messages(name, count):
 
 
 def measure(provider, messages, in_flight):
-    """(messages/s, seconds, failures) of ``provider.send_many(messages)`` with ``in_flight``
-    requests at once, after a few to open the connections."""
+    """(messages/s, seconds, failures, CPU seconds of this process) of
+    ``provider.send_many(messages)`` with ``in_flight`` requests at once, after a few to open the
+    connections (and import what the provider imports on first use)."""
     provider.pool_size = max(provider.pool_size, in_flight)
     provider.send_many(messages[:50], max_in_flight=in_flight)  # warm the connection pools
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), rusage_seconds(resource.RUSAGE_SELF)
     results = provider.send_many(messages, max_in_flight=in_flight)
-    elapsed = time.perf_counter() - start
-    return len(messages) / elapsed, elapsed, sum(isinstance(r, ProviderError) for r in results)
+    elapsed, cpu = time.perf_counter() - start, rusage_seconds(resource.RUSAGE_SELF) - cpu
+    return len(messages) / elapsed, elapsed, sum(isinstance(r, ProviderError) for r in results), cpu
 
 
 def main():
@@ -95,7 +97,7 @@ def main():
         )
         for name, provider in providers(base_url).items():
             configure(base_url, latency_ms=args.latency_ms, callbacks=False)
-            rate, elapsed, failed = measure(provider, campaign_messages(name, args.count), args.in_flight)
+            rate, elapsed, failed, _cpu = measure(provider, campaign_messages(name, args.count), args.in_flight)
             print(f"{name:8s} {rate:8.0f} messages/s  ({elapsed:.1f} s, {failed} failed)", flush=True)
     finally:
         process.terminate()

@@ -2,6 +2,7 @@
 addon installed, an Odoo server process, JSON-RPC calls, and latency statistics."""
 
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -112,6 +113,19 @@ def percentiles(latencies):
         return 0.0, 0.0
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
     return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def cpu_seconds(pid):
+    """CPU seconds (user and system) process ``pid`` of this host has used so far (``/proc``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rusage_seconds(who):
+    """CPU seconds (user and system) of ``resource.getrusage(who)``."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def start_simulator(latency_ms=0):

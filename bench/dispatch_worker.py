@@ -31,6 +31,8 @@ import signal
 import sys
 import time
 
+from common import cpu_seconds, rusage_seconds  # bench/common.py: this script's directory is on the path
+
 
 def environment(db, addons_path):
     sys.path.insert(0, os.environ.get("ODOO_PATH", "/opt/odoo"))
@@ -419,10 +421,21 @@ def run(env, limit=None):
     before = Message.search_count([("campaign_id", "!=", False), ("status", "!=", "queued")])
     if limit:
         Campaign = as_dispatch_cron(env, limit)["contact.centre.campaign"]
+    env.cr.execute("SELECT pg_backend_pid()")
+    backend = env.cr.fetchone()[0]
+    cpu = (rusage_seconds(resource.RUSAGE_SELF), rusage_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(backend))
     began, started = time.time(), time.perf_counter()
     Campaign._process_dispatch()
     env.cr.commit()
     seconds = time.perf_counter() - started
+    cpu = [
+        after - before
+        for before, after in zip(
+            cpu,
+            (rusage_seconds(resource.RUSAGE_SELF), rusage_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(backend)),
+            strict=True,
+        )
+    ]
     sent = Message.search_count([("campaign_id", "!=", False), ("status", "!=", "queued")]) - before
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     states = dict(env["contact.centre.campaign.recipient"]._read_group([], ["state"], ["__count"]))
@@ -436,6 +449,9 @@ def run(env, limit=None):
                 "states": states,
                 "began": began,
                 "ended": began + seconds,
+                # CPU seconds of this process, of its sender process (a child, waited for at the end
+                # of the run) and of PostgreSQL serving the run's connection (not its bookings').
+                "cpu": dict(zip(("odoo", "sender", "postgres"), cpu, strict=True)),
             }
         ),
         flush=True,
