@@ -721,12 +721,17 @@ class ContactCentreCampaign(models.Model):
         ]
 
     def _sends_from_own_process(self):
-        """Whether this run's requests are made by a sender process: when the campaign has at
-        least ``contact_centre.sender_process_from`` recipients still to send (1,000 by default;
-        0 never), for which a process that starts in a fraction of a second pays off."""
+        """The providers of this run's configurations when its requests are made by a sender
+        process (``_send_pipelined``), else (): when the campaign has at least
+        ``contact_centre.sender_process_from`` recipients still to send (1,000 by default; 0
+        never), for which a process that starts in a fraction of a second pays off."""
         threshold = self.env["ir.config_parameter"]._cc_get_int("contact_centre.sender_process_from", 1000)
         pending = self.env["contact.centre.campaign.tally"]._counts(self.ids).get(self.id, {}).get("state", {})
-        return bool(threshold) and pending.get("pending", 0) >= threshold
+        if not threshold or pending.get("pending", 0) < threshold:
+            return ()
+        return tuple(
+            sorted({config._provider_name() for config in (self.whatsapp_config_id, self.sms_config_id) if config})
+        )
 
     def _pause_if_blocked(self):
         """Pause, with the reason on the form, when a number of the campaign may not send now: Meta

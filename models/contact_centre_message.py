@@ -1295,7 +1295,7 @@ class ContactCentreMessage(models.Model):
         return hand_overs
 
     @api.model
-    def _send_pipelined(self, claim, record, own_process=False, keep=None):
+    def _send_pipelined(self, claim, record, own_process=(), keep=None):
         """Keep up to ``contact_centre.max_in_flight`` provider requests in flight, claiming more as
         answers come back; one commit per turn holds what was recorded and what was claimed.
 
@@ -1309,8 +1309,8 @@ class ContactCentreMessage(models.Model):
         the rate limit sends in about a second, booked on a connection the run holds
         (``_bookings_connection``). Reports progress to the cron from the first hand-over, so that
         a host killed again and again never makes Odoo take the cron for a job that times out.
-        With ``own_process``, the requests are made by a sender process (``ProcessSendPipeline``):
-        the ORM and the HTTP client then run on two cores. ``keep()`` returns the records every
+        With ``own_process``, the names of the providers sent through, the requests are made by a
+        sender process (``ProcessSendPipeline``): the ORM and the HTTP client then run on two cores. ``keep()`` returns the records every
         turn reads (the campaign, its templates and configurations): kept in cache across the
         turns' commits, read again once a second.
         """
@@ -1320,9 +1320,9 @@ class ContactCentreMessage(models.Model):
         # quarter of the requests in flight sent 7% more than an eighth, a third 3% less; when the
         # claim came after the answers, an eighth had sent 7-8% more than a quarter).
         turn = max(1, limit // 4)
-        pipeline_class = ProcessSendPipeline if own_process else SendPipeline
+        pipeline = ProcessSendPipeline(limit, prepare=own_process) if own_process else SendPipeline(limit)
         bookings = self.env["contact.centre.provider.mixin"]._bookings_connection()
-        with self._claim_token() as token, bookings, pipeline_class(limit) as pipeline:
+        with self._claim_token() as token, bookings, pipeline:
             claiming, ahead_until, kept_until = True, 0.0, 0.0
             claimed, hand_overs = 0, []  # claimed in the open transaction: handed over once it is committed
             while claiming or len(pipeline) or hand_overs:

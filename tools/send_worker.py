@@ -1,15 +1,16 @@
 """A sender process: makes the provider requests of a ``ProcessSendPipeline`` (``tools/sending.py``).
 
-    python -m tools.send_worker MAX_IN_FLIGHT      (run from the addon's directory)
+    python -m tools.send_worker MAX_IN_FLIGHT [PROVIDER ...]     (run from the addon's directory)
 
 Reads from stdin pickled frames, each a list of (ticket, provider spec, message, send time on the
 host's monotonic clock, shared with the dispatcher, lateness tolerated): the provider client is
 built from its spec (``make_provider``: name and settings) once, the message from its plain data
 (``outbound_from_wire``); each is sent at its time by one of MAX_IN_FLIGHT threads, or answered
-``LATE`` (``send_at``). Writes to
-stdout an empty frame once started, then pickled frames of answers [(ticket, answer)], as many as
-are ready at once. At the end of stdin (the dispatcher is done, or died) it finishes what it has and exits:
-what it was given was claimed and committed before, so it is sent, never dropped half-way.
+``LATE`` (``send_at``). Writes to stdout an empty frame once started (each PROVIDER named has
+imported what it imports on first use: ``Provider.prepare``), then pickled frames of answers
+[(ticket, answer)], as many as are ready at once. At the end of stdin (the dispatcher is done, or
+died) it finishes what it has and exits: what it was given was claimed and committed before, so it
+is sent, never dropped half-way.
 
 Why a process: the dispatcher's Python (the ORM) and the HTTP client would otherwise share one
 interpreter lock; here they run on two cores.
@@ -22,11 +23,13 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from .providers import answer_to_wire, make_provider, outbound_from_wire
+from .providers import PROVIDERS, answer_to_wire, make_provider, outbound_from_wire
 from .sending import LATE, SEND_FAILED, send_at
 
 
-def serve(reader, writer, max_in_flight):
+def serve(reader, writer, max_in_flight, prepare=()):
+    for name in prepare:
+        PROVIDERS[name].prepare()
     answers = queue.Queue()
     providers = {}
     pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="cc-send")
@@ -83,7 +86,7 @@ def _write_frame(frame, writer):
 
 def main():
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s send_worker %(levelname)s %(name)s: %(message)s")
-    serve(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[1]))
+    serve(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[1]), sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -227,14 +227,16 @@ class ProcessSendPipeline(_InFlight):
 
     What is submitted is written to the process at the next ``flush`` or ``collect``, as one
     frame. Should the process die, ``collect`` raises ``SenderDied``: what was in flight stays
-    claimed, in doubt, as after a crash of the dispatcher itself."""
+    claimed, in doubt, as after a crash of the dispatcher itself. ``prepare``: the names of the
+    providers it will send through, whose first-use imports it makes before it is ready
+    (``Provider.prepare``: Infobip's SDK takes about a second)."""
 
-    def __init__(self, max_in_flight):
+    def __init__(self, max_in_flight, prepare=()):
         super().__init__(max_in_flight)
         self._outgoing, self._tickets = [], 0
         self._answers = queue.Queue()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tools.send_worker", str(self.max_in_flight)],
+            [sys.executable, "-m", "tools.send_worker", str(self.max_in_flight), *prepare],
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

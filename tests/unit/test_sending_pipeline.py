@@ -2,8 +2,11 @@
 (what settles a message whose send answer was lost in a crash)."""
 
 import json
+import os
 import pickle
 import random
+import subprocess
+import sys
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -323,6 +326,19 @@ def test_sender_process_starts_what_is_flushed_before_the_next_collect(simulator
         while len(pipeline):
             answers += pipeline.collect(timeout=5)
     assert sorted(key for key, _result in answers) == [0, 1, 2]
+
+
+def test_sender_process_makes_its_providers_first_use_imports_before_it_is_ready():
+    """Infobip's SDK takes about a second to import: made on the first request, every thread of
+    the process would wait for it, past the booked times of the first messages."""
+    script = (
+        "import io, sys; from tools.send_worker import serve; "
+        "serve(io.BytesIO(), io.BytesIO(), 2, sys.argv[1:]); print('infobip_api_client' in sys.modules)"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for prepare, imported in (([], "False"), (["infobip"], "True"), (["meta", "twilio"], "False")):
+        run = subprocess.run([sys.executable, "-c", script, *prepare], cwd=root, capture_output=True, text=True)
+        assert run.stdout.strip() == imported, (prepare, run.stderr)
 
 
 def test_sender_process_has_started_before_it_is_given_messages(simulator):

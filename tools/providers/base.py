@@ -517,6 +517,11 @@ class Provider:
         self._http_lock = threading.Lock()
         self._media_local = threading.local()
 
+    @classmethod
+    def prepare(cls):
+        """Import what sending imports on first use: a sender process does it before it says it is
+        ready, so that its first requests do not wait for it past their booked times."""
+
     # Sending
     def send(self, message):
         """Send one message, retrying only what may succeed later. Raises ``ProviderError``."""

@@ -101,6 +101,10 @@ class InfobipProvider(Provider):
         self.webhook_token = webhook_token
         self._local = threading.local()
 
+    @classmethod
+    def prepare(cls):
+        sdk()  # about a second of CPU: hundreds of pydantic models
+
     def _sms_api(self):
         """One SDK client per thread (its urllib3 pool is sized for one caller)."""
         api = getattr(self._local, "sms_api", None)
