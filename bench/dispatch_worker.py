@@ -6,7 +6,7 @@ crash test (which kills it mid-campaign and starts it again).
 
 ``setup`` makes a Meta number and a campaign of RECIPIENTS contacts (ORM), scheduled. ``run``
 dispatches what is due and prints one JSON line: messages sent by this run, seconds, messages/s,
-peak RSS in MB; with SECONDS, it runs as the dispatch cron does with that much time, and stops
+peak RSS in MB, CPU seconds of the run, its sender process and its PostgreSQL backend; with SECONDS, it runs as the dispatch cron does with that much time, and stops
 when the cron's time is up (``ir.cron._commit_progress``).
 
 The dispatch benchmark's steps, each printing one JSON line:
@@ -423,19 +423,18 @@ def run(env, limit=None):
         Campaign = as_dispatch_cron(env, limit)["contact.centre.campaign"]
     env.cr.execute("SELECT pg_backend_pid()")
     backend = env.cr.fetchone()[0]
-    cpu = (rusage_seconds(resource.RUSAGE_SELF), rusage_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(backend))
+
+    def cpu_now():
+        """CPU seconds of this process, of its sender process (a child, waited for at the end of
+        the run) and of PostgreSQL serving the run's connection (not its bookings')."""
+        return rusage_seconds(resource.RUSAGE_SELF), rusage_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(backend)
+
+    cpu = cpu_now()
     began, started = time.time(), time.perf_counter()
     Campaign._process_dispatch()
     env.cr.commit()
     seconds = time.perf_counter() - started
-    cpu = [
-        after - before
-        for before, after in zip(
-            cpu,
-            (rusage_seconds(resource.RUSAGE_SELF), rusage_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(backend)),
-            strict=True,
-        )
-    ]
+    cpu = [after - before for before, after in zip(cpu, cpu_now(), strict=True)]
     sent = Message.search_count([("campaign_id", "!=", False), ("status", "!=", "queued")]) - before
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     states = dict(env["contact.centre.campaign.recipient"]._read_group([], ["state"], ["__count"]))
@@ -449,8 +448,6 @@ def run(env, limit=None):
                 "states": states,
                 "began": began,
                 "ended": began + seconds,
-                # CPU seconds of this process, of its sender process (a child, waited for at the end
-                # of the run) and of PostgreSQL serving the run's connection (not its bookings').
                 "cpu": dict(zip(("odoo", "sender", "postgres"), cpu, strict=True)),
             }
         ),

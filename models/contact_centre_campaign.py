@@ -815,7 +815,8 @@ class ContactCentreCampaign(models.Model):
         recipients = Recipient.browse(row[0] for row in rows)
         Recipient._fields["contact_id"]._insert_cache(recipients, [row[1] for row in rows])
         Recipient._fields["channel"]._insert_cache(recipients, [row[2] for row in rows])
-        cache_rows(Contact, contact_fields, list({row[1]: row[1:2] + row[3:] for row in rows}.values()))
+        contacts = {row[1]: row[3:] for row in rows}  # each contact once, whatever its recipients
+        cache_rows(Contact, contact_fields, [(contact_id, *values) for contact_id, values in contacts.items()])
         return recipients
 
     def _hand_over(self, recipients, token):
