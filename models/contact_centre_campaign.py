@@ -793,17 +793,21 @@ class ContactCentreCampaign(models.Model):
         """The first ``limit`` recipients of ``domain`` by id that no other run holds, locked in the
         statement that finds them (as ``try_lock_for_update`` would lock them after a search: one
         round trip less per claim, and rows another run holds are passed over, not counted), with
-        the contact and channel the hand-over reads next, and the contact's own row, put in the
-        cache as reading the contact would (two round trips less again)."""
+        the contact and channel the hand-over reads next, the contact's own row and the partner's
+        fields the templates render, put in the cache as reading them would (three round trips
+        less again)."""
         Recipient, Contact = self.env["contact.centre.campaign.recipient"], self.env["contact.centre.contact"]
+        Partner = self.env["res.partner"]
         query = Recipient._search(domain, limit=limit, order="id")
         contact = query.join(Recipient._table, "contact_id", Contact._table, "id", "contact")
-        contact_fields = returned_fields(Contact)
+        contact_fields, partner_fields = returned_fields(Contact), self._partner_fields_rendered()
+        partner = query.join(contact, "partner_id", Partner._table, "id", "partner")
         statement = SQL(
             "%s FOR UPDATE OF %s SKIP LOCKED",
             query.select(
                 *(SQL.identifier(Recipient._table, column) for column in ("id", "contact_id", "channel")),
                 *(SQL.identifier(contact, field.name) for field in contact_fields),
+                *(SQL.identifier(partner, name) for name in ["id", *(field.name for field in partner_fields)]),
             ),
             SQL.identifier(Recipient._table),
         )
@@ -815,9 +819,24 @@ class ContactCentreCampaign(models.Model):
         recipients = Recipient.browse(row[0] for row in rows)
         Recipient._fields["contact_id"]._insert_cache(recipients, [row[1] for row in rows])
         Recipient._fields["channel"]._insert_cache(recipients, [row[2] for row in rows])
-        contacts = {row[1]: row[3:] for row in rows}  # each contact once, whatever its recipients
+        split = 3 + len(contact_fields)
+        contacts = {row[1]: row[3:split] for row in rows}  # each contact once, whatever its recipients
         cache_rows(Contact, contact_fields, [(contact_id, *values) for contact_id, values in contacts.items()])
+        partners = {row[split]: row[split + 1 :] for row in rows}
+        cache_rows(Partner, partner_fields, [(partner_id, *values) for partner_id, values in partners.items()])
         return recipients
+
+    def _partner_fields_rendered(self):
+        """The partner's fields the campaign's templates render for a contact (a contact's name is
+        its partner's), of those a statement can return as they are (``returned_fields``)."""
+        Contact = self.env["contact.centre.contact"]
+        names = {
+            field.related_field.name
+            for template in self.template_id | self.sms_template_id
+            for field in template._contact_fields_rendered(Contact)
+            if field.inherited
+        }
+        return [field for field in returned_fields(self.env["res.partner"]) if field.name in names]
 
     def _hand_over(self, recipients, token):
         """Create the recipients' messages, claimed for run ``token``; the refused ones are

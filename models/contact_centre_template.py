@@ -293,14 +293,19 @@ class ContactCentreTemplate(models.Model):
         names = dict.fromkeys(placeholders(self.body_text or ""))
         return [name for name in names if name not in lines and name in Contact._fields and not name.isdigit()]
 
+    def _contact_fields_rendered(self, Contact):
+        """The fields of the contact that ``_render_values`` reads: its variable lines' fields and
+        the named placeholders that are contact fields."""
+        self.ensure_one()
+        names = {variable.field_name for variable in self.variable_ids if variable.source == "field"}
+        names.update(self._named_contact_fields(Contact))
+        return [Contact._fields[name] for name in names if name in Contact._fields]
+
     def _prefetch_values(self, contacts):
         """Read at once, and only, the fields of ``contacts`` that ``_render_values`` takes: a
         contact's name lives on its partner, and reading it alone would read every field of the
         partners (a campaign's hot path)."""
-        self.ensure_one()
-        names = {variable.field_name for variable in self.variable_ids if variable.source == "field"}
-        names.update(self._named_contact_fields(contacts))
-        wanted = [contacts._fields[name] for name in names if name in contacts._fields]
+        wanted = self._contact_fields_rendered(contacts)
         contacts.fetch([field.name for field in wanted if not field.inherited])
         partner_fields = [field.related_field.name for field in wanted if field.inherited]
         if partner_fields:
