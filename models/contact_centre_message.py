@@ -1330,11 +1330,8 @@ class ContactCentreMessage(models.Model):
                     answers = pipeline.make_room(len(hand_overs))
                 else:  # a turn's worth of answers, or a moment: what falls due meanwhile is claimed then
                     answers = pipeline.collect(timeout=0.05 if claiming else None, at_least=turn)
-                if answers:
-                    # The provider's callbacks, ingested meanwhile (maybe by another host), update
-                    # the same messages: answers are tried again until recorded, never given up
-                    # after a few conflicts (the run would stop and leave what is in flight in doubt).
-                    self._retrying(lambda answers=answers: record(answers), attempts=RECORD_ATTEMPTS)
+                if answers and not self._record_turn(record, answers, claim_pending=bool(hand_overs)):
+                    claimed, hand_overs = 0, []  # rolled back: claimed again by a later turn
                 keeping = keep is not None and time.monotonic() < kept_until
                 if not self._commit_sending(claimed, keep=keep() if keeping else None):
                     claiming = False  # time is up: what is in flight is recorded, nothing more claimed
@@ -1357,6 +1354,30 @@ class ContactCentreMessage(models.Model):
             self._commit_sending(0)
         if pipeline.rebooked:
             _logger.info("%s messages booked again: their thread woke too late for their time", pipeline.rebooked)
+
+    @api.model
+    def _record_turn(self, record, answers, claim_pending):
+        """``record(answers)``: False when the claim made ahead (``claim_pending``: the transaction
+        holds it and nothing else) had to be rolled back for them, True otherwise.
+
+        The provider's callbacks, ingested meanwhile (maybe by another host), update the same
+        messages: answers are tried again, each time in a new transaction, until recorded, never
+        given up after a few conflicts (the run would stop and leave what is in flight in doubt).
+        Committing the claim before its turn's answers are recorded would leave more than
+        ``max_in_flight`` committed as handed over and unanswered (bench_crash counted 101 after a
+        kill): on a conflict, the claim is rolled back with the transaction instead (nothing of it
+        was handed over or booked; its recipients are pending again)."""
+        rolled_back = False
+        if claim_pending and not modules.module.current_test:  # a test's work is never alone in its transaction
+            try:
+                record(answers)
+                return True
+            except (SerializationFailure, LockNotAvailable):
+                self.env.cr.rollback()
+                rolled_back = True
+                _logger.info("A claim was rolled back: its turn's answers met another process's changes")
+        self._retrying(lambda: record(answers), attempts=RECORD_ATTEMPTS)
+        return not rolled_back
 
     @api.model
     def _retrying(self, work, attempts=3, give_up=RAISE, alone=False):
