@@ -1310,9 +1310,9 @@ class ContactCentreMessage(models.Model):
         (``_bookings_connection``). Reports progress to the cron from the first hand-over, so that
         a host killed again and again never makes Odoo take the cron for a job that times out.
         With ``own_process``, the names of the providers sent through, the requests are made by a
-        sender process (``ProcessSendPipeline``): the ORM and the HTTP client then run on two cores. ``keep()`` returns the records every
-        turn reads (the campaign, its templates and configurations): kept in cache across the
-        turns' commits, read again once a second.
+        sender process (``ProcessSendPipeline``): the ORM and the HTTP client then run on two
+        cores. ``keep()`` returns the records every turn reads (the campaign, its templates and
+        configurations): kept in cache across the turns' commits, read again once a second.
         """
         limit = self._max_in_flight()
         # Claimed at least per turn: a turn costs some ten round trips to PostgreSQL whatever its
@@ -1365,18 +1365,18 @@ class ContactCentreMessage(models.Model):
         given up after a few conflicts (the run would stop and leave what is in flight in doubt).
         Committing the claim before its turn's answers are recorded would leave more than
         ``max_in_flight`` committed as handed over and unanswered (bench_crash counted 101 after a
-        kill): on a conflict, the claim is rolled back with the transaction instead (nothing of it
-        was handed over or booked; its recipients are pending again)."""
-        rolled_back = False
-        if claim_pending and not modules.module.current_test:  # a test's work is never alone in its transaction
-            try:
-                record(answers)
-                return True
-            except (SerializationFailure, LockNotAvailable):
-                self.env.cr.rollback()
-                rolled_back = True
-                _logger.info("A claim was rolled back: its turn's answers met another process's changes")
-        self._retrying(lambda: record(answers), attempts=RECORD_ATTEMPTS)
+        kill): on a conflict, the claim is rolled back with the transaction instead (``alone``:
+        nothing of it was handed over or booked; its recipients are pending again)."""
+        tries = []
+
+        def work():
+            tries.append(True)
+            record(answers)
+
+        self._retrying(work, attempts=RECORD_ATTEMPTS, alone=claim_pending)
+        rolled_back = claim_pending and len(tries) > 1
+        if rolled_back:
+            _logger.info("A claim was rolled back: its turn's answers met another process's changes")
         return not rolled_back
 
     @api.model
@@ -1385,9 +1385,10 @@ class ContactCentreMessage(models.Model):
         its rows since this transaction's snapshot (Odoo's transactions are REPEATABLE READ: two
         dispatchers, or a dispatcher and the webhook ingestion, meet on the same rows). What this
         transaction did before is committed first. After ``attempts``, ``give_up`` is returned (or
-        the error raised). ``alone``: ``work`` is all the transaction holds (it runs right after a
-        commit), so a conflict rolls the transaction back, without a savepoint (two round trips a
-        turn less for a dispatch's claim)."""
+        the error raised). ``alone``: a conflict rolls the whole transaction back, without a
+        savepoint (two round trips a turn less): ``work`` is all it holds (a dispatch's claim, right
+        after a commit), or what else it holds is to be undone with it (the claim made ahead, when
+        a turn's answers are recorded: ``_record_turn``)."""
         conflicts = (SerializationFailure, LockNotAvailable)
 
         def attempt():
