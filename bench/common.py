@@ -128,6 +128,15 @@ def rusage_seconds(who):
     return usage.ru_utime + usage.ru_stime
 
 
+def peak_rss_mb():
+    """Peak resident memory of this process in MB (``VmHWM``). Not ``getrusage``'s ``ru_maxrss``:
+    across ``exec`` Linux keeps the larger of the two, so a process started by a bench that
+    imported Infobip's SDK would report the bench's own peak."""
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return kb / 1024
+
+
 def start_simulator(latency_ms=0):
     """The provider simulator in its own process (it must not share the measured process's
     interpreter lock), without status callbacks; returns (process, base URL)."""

@@ -31,7 +31,7 @@ import signal
 import sys
 import time
 
-from common import cpu_seconds, rusage_seconds  # bench/common.py: this script's directory is on the path
+from common import cpu_seconds, peak_rss_mb, rusage_seconds  # bench/common.py: this script's directory is on the path
 
 
 def environment(db, addons_path):
@@ -436,7 +436,7 @@ def run(env, limit=None):
     seconds = time.perf_counter() - started
     cpu = [after - before for before, after in zip(cpu, cpu_now(), strict=True)]
     sent = Message.search_count([("campaign_id", "!=", False), ("status", "!=", "queued")]) - before
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     states = dict(env["contact.centre.campaign.recipient"]._read_group([], ["state"], ["__count"]))
     print(
         json.dumps(
