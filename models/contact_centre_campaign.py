@@ -126,8 +126,12 @@ class ContactCentreCampaign(models.Model):
     read_count = fields.Integer("Read", compute="_compute_statistics")
     failed_count = fields.Integer("Failed", compute="_compute_statistics")
     template_preview = fields.Text(
-        related="template_id.full_preview", string="Message Preview", help="The whole message as customers see it."
+        "Message Preview",
+        compute="_compute_template_preview",
+        help="The whole message as the first listed contact will see it; with the template's sample values "
+        "while no contact is listed.",
     )
+    preview_contact_id = fields.Many2one("contact.centre.contact", "Previewed For", compute="_compute_template_preview")
     review_count = fields.Integer("To Review", compute="_compute_statistics")
     unconfirmed_count = fields.Integer(
         "Awaiting Confirmation",
@@ -326,6 +330,15 @@ class ContactCentreCampaign(models.Model):
                 )
             )
             campaign.audience_count = count
+
+    @api.depends("template_id.full_preview", "contact_ids")
+    def _compute_template_preview(self):
+        for campaign in self:
+            template = campaign.template_id
+            contact = campaign._sample_contact() if template else self.env["contact.centre.contact"]
+            values = template._render_values(contact) if contact else template._sample_values()
+            campaign.template_preview = template._render_full_preview(values) if template else False
+            campaign.preview_contact_id = contact
 
     @api.depends("template_id", "sms_template_id", "channel", "audience_count", "sms_segment_cost")
     def _compute_sms_estimate(self):

@@ -306,6 +306,18 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         bodies = sorted(m["body"]["Body"] for m in sent_messages(self.simulator_url))
         self.assertEqual(bodies, ["Hi Ana, 20% off", "Hi Cid, 20% off"])
 
+    def test_the_message_preview_is_what_the_first_listed_contact_receives(self):
+        campaign = self.campaign(contact_ids=[fields.Command.set((self.ben | self.ana).ids)])
+        self.assertEqual(campaign.preview_contact_id, self.ana)  # the first by id
+        self.assertEqual(campaign.template_preview, "Hi Ana, 20% off")
+        campaign.action_schedule()
+        self.run_cron()
+        sent = campaign.recipient_ids.filtered(lambda r: r.contact_id == self.ana).message_id
+        self.assertEqual(sent.body_text, campaign.template_preview)
+        unlisted = self.campaign(contact_ids=[])
+        self.assertFalse(unlisted.preview_contact_id)
+        self.assertEqual(unlisted.template_preview, self.wa_template.full_preview)  # the sample values
+
     # Issue #11: an empty audience, conversations, one message per number, statistics.
 
     def share_number(self, contact, field, number):
