@@ -181,7 +181,8 @@ def report_details(figures):
     details = [
         f"  provider alone: {provider['sent']} sent in {provider['seconds']:.1f} s, {provider['failed']} failed",
         f"  dispatch: {run['sent']} sent in {run['seconds']} s, simulator received {run['received']}, "
-        f"audience prepared in {run['prepare_seconds']} s, peak RSS {run['peak_rss_mb']} MB",
+        f"audience prepared in {run['prepare_seconds']} s, peak RSS {run['peak_rss_mb']} MB, "
+        f"sender process ready after {run.get('sender_start_seconds', 0)} s",
     ]
     details.append(f"  CPU per message: provider alone {cpu_split(provider)}; dispatch {cpu_split(run)}")
     if odoo:
