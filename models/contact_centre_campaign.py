@@ -711,6 +711,7 @@ class ContactCentreCampaign(models.Model):
         self.env["contact.centre.message"]._send_pipelined(
             lambda room, token: self._claim_recipients(room, token, progress),
             self._record_answers,
+            unclaimed=lambda: self._claim_undone(progress),
             own_process=self._sends_from_own_process(),
             keep=self._dispatch_settings,
         )
@@ -769,9 +770,22 @@ class ContactCentreCampaign(models.Model):
         """Claim up to ``room`` due recipients (no more than a second of the rate limit) for run
         ``token``, none once the campaign stopped running: their messages are created and claimed.
         Returns (claimed, hand-overs)."""
-        batch = self._next_batch(min(room, self._rate_cap()), {} if progress is None else progress)
-        ready = self._defer_quiet_hours(batch)
-        return len(batch), self._hand_over(ready, token) if ready else []
+        progress = {} if progress is None else progress
+        progress["claim_from"] = progress.get("after", 0)
+        try:
+            batch = self._next_batch(min(room, self._rate_cap()), progress)
+            ready = self._defer_quiet_hours(batch)
+            return len(batch), self._hand_over(ready, token) if ready else []
+        except Exception:
+            self._claim_undone(progress)
+            raise
+
+    @api.model
+    def _claim_undone(self, progress):
+        """The last claim was rolled back (it met another process's changes, or its turn's answers
+        did): its recipients, pending again, are looked for from where it began, not past the last
+        of them (they would wait for the end of the campaign)."""
+        progress["after"] = progress.get("claim_from", 0)
 
     def _rate_cap(self):
         """A second of the slowest of the campaign's numbers and providers."""

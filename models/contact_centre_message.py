@@ -1295,7 +1295,7 @@ class ContactCentreMessage(models.Model):
         return hand_overs
 
     @api.model
-    def _send_pipelined(self, claim, record, own_process=(), keep=None):
+    def _send_pipelined(self, claim, record, own_process=(), keep=None, unclaimed=None):
         """Keep up to ``contact_centre.max_in_flight`` provider requests in flight, claiming more as
         answers come back; one commit per turn holds what was recorded and what was claimed.
 
@@ -1313,6 +1313,7 @@ class ContactCentreMessage(models.Model):
         sender process (``ProcessSendPipeline``): the ORM and the HTTP client then run on two
         cores. ``keep()`` returns the records every turn reads (the campaign, its templates and
         configurations): kept in cache across the turns' commits, read again once a second.
+        ``unclaimed()`` is called when the claim made ahead was rolled back (``_record_turn``).
         """
         limit = self._max_in_flight()
         # Claimed at least per turn: a turn costs some ten round trips to PostgreSQL whatever its
@@ -1332,6 +1333,8 @@ class ContactCentreMessage(models.Model):
                     answers = pipeline.collect(timeout=0.05 if claiming else None, at_least=turn)
                 if answers and not self._record_turn(record, answers, claim_pending=bool(hand_overs)):
                     claimed, hand_overs = 0, []  # rolled back: claimed again by a later turn
+                    if unclaimed:
+                        unclaimed()
                 keeping = keep is not None and time.monotonic() < kept_until
                 if not self._commit_sending(claimed, keep=keep() if keeping else None):
                     claiming = False  # time is up: what is in flight is recorded, nothing more claimed

@@ -2,6 +2,7 @@ from datetime import datetime, timedelta
 from unittest.mock import patch
 
 from freezegun import freeze_time
+from psycopg2.errors import SerializationFailure
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -589,6 +590,26 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         self.assertEqual(campaign._next_batch(5, progress), ana)
         ana.state = "sending"
         self.assertFalse(campaign._next_batch(5, progress))
+
+    def test_a_claim_rolled_back_is_looked_for_again_where_it_began(self):
+        """A claim undone by a conflict (its own statements met another process's changes, or its
+        turn's answers did) leaves its recipients pending: the next claim finds them, not the end
+        of the campaign."""
+        campaign = self.campaign(state="running")
+        campaign._prepare_recipients()
+        ana, ben = (campaign.recipient_ids.filtered(lambda r: r.state == "pending")).sorted("id")
+        progress = {}
+        conflict = SerializationFailure("could not serialize access due to concurrent update")
+        with patch.object(type(campaign), "_hand_over", side_effect=conflict), self.assertRaises(SerializationFailure):
+            campaign._claim_recipients(1, 1, progress)
+        self.assertEqual(campaign._next_batch(1, progress), ana)
+        campaign._claim_undone(progress)
+        self.assertEqual(campaign._claim_recipients(1, 1, progress)[0], 1)
+        self.assertEqual(ana.state, "sending")
+        ana.state = "pending"  # as the rollback of that claim leaves it
+        campaign._claim_undone(progress)
+        self.assertEqual(campaign._next_batch(1, progress), ana)
+        self.assertEqual(campaign._next_batch(1, progress), ben)
 
     def test_a_turn_costs_the_same_statements_for_ten_recipients_as_for_forty(self):
         """A campaign's hot path (issue #14): a claim (recipients found and locked with their
