@@ -128,8 +128,8 @@ class ContactCentreCampaign(models.Model):
     template_preview = fields.Text(
         "Message Preview",
         compute="_compute_template_preview",
-        help="The whole message as the first listed contact will see it; with the template's sample values "
-        "while no contact is listed.",
+        help="The whole message as the first listed contact (the oldest) will see it; with the template's "
+        "sample values while no contact is listed.",
     )
     preview_contact_id = fields.Many2one("contact.centre.contact", "Previewed For", compute="_compute_template_preview")
     review_count = fields.Integer("To Review", compute="_compute_statistics")
@@ -354,10 +354,11 @@ class ContactCentreCampaign(models.Model):
             campaign.sms_cost_estimate = segments * sms_contacts * campaign.sms_segment_cost
 
     def _sample_contact(self):
-        """One contact of the campaign's list (the first), without reading the whole list."""
+        """One contact of the campaign's list, the first by id (saved or not: the form adds the
+        last picked first), without reading the whole list."""
         if isinstance(self.id, int):
             return self.env["contact.centre.contact"].search([("campaign_ids", "in", self.id)], order="id", limit=1)
-        return self.contact_ids[:1]
+        return self.contact_ids.sorted(lambda contact: contact._origin.id or 0)[:1]
 
     # Lifecycle
 

@@ -2,7 +2,8 @@ import { registry } from "@web/core/registry";
 
 /**
  * A supervisor prepares a campaign: without contacts (and an emptied filter) Schedule is refused;
- * with two contacts, Schedule asks "Send to 2 contacts?" and the campaign is scheduled once confirmed.
+ * with two contacts, the preview shows the first one's message, Schedule asks "Send to 2 contacts?"
+ * and the campaign is scheduled once confirmed.
  */
 registry.category("web_tour.tours").add("contact_centre_campaign_schedule", {
     steps: () => [
@@ -99,6 +100,13 @@ registry.category("web_tour.tours").add("contact_centre_campaign_schedule", {
         },
         {
             trigger: ".o_field_widget[name=audience_count]:contains('2')",
+        },
+        {
+            content: "The preview is the message the first listed contact will receive",
+            trigger: ".o_field_widget[name=template_preview]:contains('Hi Tour Ana, 20% off')",
+        },
+        {
+            trigger: ".o_field_widget[name=preview_contact_id]:contains('Tour Ana')",
         },
         {
             content: "Schedule asks for the real audience",
