@@ -661,7 +661,16 @@ class ContactCentreCampaign(models.Model):
         Recipients are claimed a few at a time (SKIP LOCKED: two workers, or two hosts, share a
         campaign and never take the same one) and each provider answer is recorded as it comes:
         a process killed at any moment leaves in doubt only what was in flight, and those are
-        settled by the provider's callbacks (``message._settle_abandoned_claims``)."""
+        settled by the provider's callbacks (``message._settle_abandoned_claims``).
+
+        Odoo's cron calls this again and again in one job, ten times and for ten seconds at least
+        (``ir.cron._run_job``): the first call sends until the job's time is up, and the calls
+        after it send nothing (each would start a sender process, a second or two of imports for
+        Infobip, to send one turn). The job then ends, rescheduled at once, and the cron workers
+        are woken for the next one (Odoo wakes them only with ``ODOO_NOTIFY_CRON_CHANGES``: the
+        next job would wait for their minute's poll)."""
+        if not self._commit():
+            return  # the job's time is up: the next job, woken by the call that used it, goes on
         Message = self.env["contact.centre.message"]
         Message._retrying(Message._settle_abandoned_claims, give_up=None)
         Message._retrying(self._start_due, give_up=None)
@@ -671,7 +680,10 @@ class ContactCentreCampaign(models.Model):
             campaign._dispatch()
         # Recipients still due (time was up) bring the cron back at once; those waiting for a
         # retry or the end of quiet hours have their own trigger.
-        self._commit(remaining=self._due_recipient_count())
+        remaining = self._due_recipient_count()
+        if not self._commit(remaining=remaining) and remaining:
+            self._dispatch_cron()._trigger()
+            self._commit()
 
     @api.model
     def _due_recipient_count(self):

@@ -611,6 +611,32 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         self.assertEqual(campaign._next_batch(1, progress), ana)
         self.assertEqual(campaign._next_batch(1, progress), ben)
 
+    def test_a_cron_job_whose_time_is_up_sends_nothing_and_the_next_job_is_woken(self):
+        """Odoo's cron calls the dispatch again and again in one job: once the job's time is up a
+        call sends nothing (it would start a sender process for one turn), and the call that used
+        the time up, recipients still due, wakes the cron for the next job (Odoo reschedules the
+        job, but wakes no cron worker)."""
+        campaign = self.campaign(state="running")
+        Message, Campaign = self.env["contact.centre.message"], self.env["contact.centre.campaign"]
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", campaign._dispatch_cron().id)])
+        with patch.object(type(Message), "_commit_sending", return_value=False):
+            self.run_cron()
+        self.assertFalse(campaign.audience_ready)
+        self.assertFalse(sent_messages(self.simulator_url))
+
+        def time_up_at_the_end(_self, _handed_over, remaining=None, keep=None):
+            return remaining is None  # the end of the call reports what is left
+
+        with (
+            patch.object(type(Message), "_commit_sending", autospec=True, side_effect=time_up_at_the_end),
+            patch.object(type(Campaign), "_due_recipient_count", return_value=3),
+        ):
+            self.run_cron()
+        self.assertEqual(len(sent_messages(self.simulator_url)), 2)  # Ana and Ben on WhatsApp
+        woken = self.env["ir.cron.trigger"].search([("cron_id", "=", campaign._dispatch_cron().id)]) - triggers
+        self.assertEqual(len(woken), 1)
+        self.assertLessEqual(woken.call_at, fields.Datetime.now())
+
     def test_a_turn_costs_the_same_statements_for_ten_recipients_as_for_forty(self):
         """A campaign's hot path (issue #14): a claim (recipients found and locked with their
         contact and channel, conversations made, messages inserted and checked again, the rate
