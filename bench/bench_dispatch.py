@@ -5,7 +5,9 @@ one run, on one simulator (50 ms of latency), for Meta (WhatsApp), Twilio (SMS) 
     with as many requests in flight as the dispatch keeps (``contact_centre.max_in_flight``);
 (b) the campaign dispatch of N recipients (``_process_dispatch``, one Odoo process);
 (c) Twilio only: Odoo's own mass SMS, the unmodified ``sms`` + ``sms_twilio`` sending its
-    ``sms.sms`` queue (``_process_queue``), its Twilio host pointed at the simulator.
+    ``sms.sms`` queue (``_process_queue``), its Twilio host pointed at the simulator;
+(d) with ``--cron``: the same dispatch as users get it, by an Odoo server's cron (one cron thread,
+    jobs of ten seconds: ``ir.cron._run_job``), from its first message to its last.
 
     python bench/bench_dispatch.py [--recipients 20000] [--rounds 1] [--providers meta twilio infobip]
     python bench/bench_dispatch.py --recipients 1000000 --dispatch-seconds 60
@@ -39,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 
 import requests
@@ -51,8 +54,10 @@ from common import (  # noqa: E402
     cpu_seconds,
     create_database,
     drop_database,
+    free_port,
     percentiles,
     sql,
+    start_odoo,
     start_simulator,
 )
 
@@ -64,6 +69,7 @@ WORKER = os.path.join(os.path.dirname(__file__), "dispatch_worker.py")
 PROVIDERS = ("meta", "twilio", "infobip")
 LARGE = 100_000  # from this many recipients: the million-recipient report
 REFERENCE = 20_000  # recipients of the run whose peak RSS a large one is compared with
+CRON_TIMEOUT = 600  # seconds a dispatch by a server's cron may take before the bench gives up
 
 
 def worker(db, paths, *args):
@@ -154,6 +160,31 @@ def dispatch(db, paths, url, args, settings, name, count, limit=None, stats=Fals
     return {**made, **result, "received": received(url)}
 
 
+def through_cron(db, paths, url, args, settings, name, count):
+    """A new campaign of ``count`` recipients (made and prepared as for ``dispatch``) sent by an
+    Odoo server's cron, as users get it: timed from the first message the simulator received to
+    the last (the server's start and its first wake-up left out)."""
+    fresh_simulator(url, args.latency_ms)
+    made = worker(db, paths, "campaign", json.dumps(settings), name, count)
+    server, _server_url = start_odoo(db, paths, free_port(), "--max-cron-threads", "1")
+    try:
+        deadline = time.monotonic() + CRON_TIMEOUT
+        while time.monotonic() < deadline and sql(
+            db,
+            "SELECT 1 FROM contact_centre_campaign_recipient WHERE campaign_id = %s "
+            "AND state IN ('pending', 'sending') LIMIT 1",
+            (made["campaign"],),
+        ):
+            time.sleep(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    arrivals = sorted(m["at"] for m in requests.get(f"{url}/_sim/messages", timeout=120).json()["messages"])
+    seconds = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
+    rate = (len(arrivals) - 1) / seconds if seconds else 0.0
+    return {"sent": len(arrivals), "seconds": round(seconds, 2), "rate": round(rate, 1), "received": len(arrivals)}
+
+
 def odoo_own(db, paths, url, args):
     fresh_simulator(url, args.latency_ms)
     result = worker(db, paths, "odoo_sms", url, min(args.recipients, args.odoo_sms))
@@ -185,6 +216,12 @@ def report_details(figures):
         f"  sender process ready after {run.get('sender_start_seconds', 0)} s; {past_sender_start(run, provider)}",
     ]
     details.append(f"  CPU per message: provider alone {cpu_split(provider)}; dispatch {cpu_split(run)}")
+    cron = figures.get("cron")
+    if cron:
+        details.append(
+            f"  through Odoo's cron: {cron['sent']} sent in {cron['seconds']} s from the first to the last, "
+            f"{cron['rate']:.0f}/s ({ratio(cron['rate'], provider['rate']).strip()} of the provider alone)"
+        )
     if odoo:
         details.append(
             f"  odoo's own: {odoo['sent']} sent in {odoo['seconds']} s, simulator received {odoo['received']}, "
@@ -227,6 +264,7 @@ def compare(db, paths, url, args, settings, simulator_pid):
         figures = {}
         for name in names if index % 2 == 0 else reversed(names):
             steps = ["provider", "dispatch"] + (["odoo"] if name == "twilio" and args.odoo_sms else [])
+            steps += ["cron"] if args.cron else []
             figures[name] = {}
             for step in steps if index % 2 == 0 else reversed(steps):
                 if step == "provider":
@@ -237,6 +275,8 @@ def compare(db, paths, url, args, settings, simulator_pid):
                     figures[name][step] = with_simulator_cpu(
                         simulator_pid, lambda name=name: dispatch(db, paths, url, args, settings, name, args.recipients)
                     )
+                elif step == "cron":
+                    figures[name][step] = through_cron(db, paths, url, args, settings, name, args.recipients)
                 else:
                     figures[name][step] = odoo_own(db, paths, url, args)
                 print(f"  ({name} {step}: {figures[name][step]['rate']:.1f} messages/s)", flush=True)
@@ -315,6 +355,9 @@ def main():
         "--dispatch-seconds", type=float, default=60, help="large runs: stop the dispatch after this many seconds"
     )
     parser.add_argument("--processes", type=int, default=1, help="dispatching processes on the same campaign")
+    parser.add_argument(
+        "--cron", action="store_true", help="also the dispatch by an Odoo server's cron, as users get it"
+    )
     parser.add_argument("--keep-database", action="store_true", help="do not drop the bench database at the end")
     parser.add_argument("--database", help="use this existing bench database (kept) instead of a new one")
     args = parser.parse_args()
