@@ -26,7 +26,7 @@ from ..tools.providers import (
     ProviderError,
     SendResult,
 )
-from ..tools.sending import ProcessSendPipeline, SendPipeline, booked, make_reference, parse_reference
+from ..tools.sending import SendPipeline, booked, kept, make_reference, parse_reference, sender_process
 from ..tools.status import is_forward
 from .contact_centre_contact import CHANNELS
 
@@ -1310,7 +1310,8 @@ class ContactCentreMessage(models.Model):
         (``_bookings_connection``). Reports progress to the cron from the first hand-over, so that
         a host killed again and again never makes Odoo take the cron for a job that times out.
         With ``own_process``, the names of the providers sent through, the requests are made by a
-        sender process (``ProcessSendPipeline``): the ORM and the HTTP client then run on two
+        sender process (``sender_process``; kept idle for the next run a minute, as Odoo's cron jobs of
+        ten seconds follow one another): the ORM and the HTTP client then run on two
         cores. ``keep()`` returns the records every turn reads (the campaign, its templates and
         configurations): kept in cache across the turns' commits, read again once a second.
         ``unclaimed()`` is called when the claim made ahead was rolled back (``_record_turn``).
@@ -1321,9 +1322,9 @@ class ContactCentreMessage(models.Model):
         # quarter of the requests in flight sent 7% more than an eighth, a third 3% less; when the
         # claim came after the answers, an eighth had sent 7-8% more than a quarter).
         turn = max(1, limit // 4)
-        pipeline = ProcessSendPipeline(limit, prepare=own_process) if own_process else SendPipeline(limit)
+        pipeline = sender_process(limit, prepare=own_process) if own_process else SendPipeline(limit)
         bookings = self.env["contact.centre.provider.mixin"]._bookings_connection()
-        with self._claim_token() as token, bookings, pipeline:
+        with self._claim_token() as token, bookings, kept(pipeline):
             claiming, ahead_until, kept_until = True, 0.0, 0.0
             claimed, hand_overs = 0, []  # claimed in the open transaction: handed over once it is committed
             while claiming or len(pipeline) or hand_overs:

@@ -11,7 +11,7 @@ from odoo.tools import SQL
 
 from ..tools.orm_cache import cached_values, restore_cached
 from ..tools.providers import SendResult
-from ..tools.sending import ProcessSendPipeline
+from ..tools.sending import sender_process
 from ..tools.simulator.control import configure, sent_messages
 from .common import ContactCentreCase, SimulatorMixin
 
@@ -743,8 +743,7 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         campaign = self.campaign()
         campaign.action_schedule()
         with patch(
-            "odoo.addons.contact_centre.models.contact_centre_message.ProcessSendPipeline",
-            wraps=ProcessSendPipeline,
+            "odoo.addons.contact_centre.models.contact_centre_message.sender_process", wraps=sender_process
         ) as pipeline:
             self.run_cron()
         # Its providers' first-use imports made before it is ready (the campaign's number and SMS provider).

@@ -16,12 +16,14 @@ import threading
 import time
 from collections import namedtuple
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 from .providers import answer_from_wire, outbound_to_wire
 
 SEND_FAILED = "failed"  # a sender process's answer when the send itself raised (a bug), with its text
 CLOSE_TIMEOUT = 180  # seconds a sender process is given to finish what it has (a request and its retries take less)
 START_TIMEOUT = 30  # seconds a sender process may take to start
+PARK_SECONDS = 60  # seconds an idle sender process is kept for the next run (Odoo's next cron job), then ended
 LATE_TOLERANCE = 0.02  # seconds a message may leave after its booked time; later, it is booked again
 REBOOKINGS = 3  # times a late message is booked again; then it leaves at its time however late
 LATE = "late"  # a sender's answer for a message it did not send: woken too late for its time
@@ -175,6 +177,10 @@ class _InFlight:
     def close(self):
         raise NotImplementedError
 
+    def park(self):
+        """Done with this pipeline for this run: what may be kept for the next is (``kept``)."""
+        self.close()
+
 
 class SendPipeline(_InFlight):
     """Up to ``max_in_flight`` provider requests at once, each made at its time (``submit``);
@@ -233,6 +239,7 @@ class ProcessSendPipeline(_InFlight):
 
     def __init__(self, max_in_flight, prepare=()):
         super().__init__(max_in_flight)
+        self.prepare = tuple(prepare)
         self._outgoing, self._tickets = [], 0
         self._answers = queue.Queue()
         self._process = subprocess.Popen(
@@ -331,3 +338,67 @@ class ProcessSendPipeline(_InFlight):
             self._process.kill()  # what it still had stays in doubt, settled as after a crash
             self._process.wait()
         self._reader.join(timeout=5)
+
+    @property
+    def alive(self):
+        return self._process.poll() is None
+
+    def park(self):
+        """Keep this process, idle, for the next run's ``sender_process`` with the same settings,
+        and end it if none takes it within ``PARK_SECONDS`` (one kept per settings: a process kept
+        before is ended). Ended at once while requests are in flight or once it died."""
+        if self._handed or self._outgoing or not self.alive:
+            self.close()
+            return
+        key = (self.max_in_flight, self.prepare)
+        timer = threading.Timer(PARK_SECONDS, _end_parked, args=(key, self))
+        timer.daemon = True
+        with _parked_lock:
+            previous = _parked.pop(key, None)
+            _parked[key] = (self, timer)
+        timer.start()
+        if previous:
+            previous[1].cancel()
+            previous[0].close()
+
+
+_parked = {}  # (max_in_flight, prepare) -> (idle ProcessSendPipeline, the timer that ends it)
+_parked_lock = threading.Lock()
+
+
+def _end_parked(key, pipeline):
+    with _parked_lock:
+        if _parked.get(key, (None,))[0] is pipeline:
+            del _parked[key]
+        else:
+            return  # taken meanwhile
+    pipeline.close()
+
+
+def sender_process(max_in_flight, prepare=()):
+    """A ``ProcessSendPipeline``: the one a run parked with these settings if it is still alive,
+    else a new one. Odoo's cron gives a dispatch ten seconds a job: each job starting its own
+    process would pay its imports again (Infobip's SDK: one to two seconds of a job's ten)."""
+    key = (max(1, int(max_in_flight)), tuple(prepare))
+    with _parked_lock:
+        parked = _parked.pop(key, None)
+    if parked:
+        pipeline, timer = parked
+        timer.cancel()
+        if pipeline.alive:
+            pipeline.rebooked = 0
+            return pipeline
+        pipeline.close()
+    return ProcessSendPipeline(*key)
+
+
+@contextmanager
+def kept(pipeline):
+    """``pipeline`` for one run: parked for the next (``park``) when the run ends as it should,
+    closed when it raises (what was in flight is finished, and the process ends)."""
+    try:
+        yield pipeline
+    except BaseException:
+        pipeline.close()
+        raise
+    pipeline.park()

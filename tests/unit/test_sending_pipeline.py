@@ -39,10 +39,12 @@ from tools.sending import (
     booked,
     booking_rate,
     busiest_window,
+    kept,
     make_reference,
     pace,
     parse_reference,
     send_at,
+    sender_process,
 )
 from tools.simulator.control import configure, sent_messages
 
@@ -307,6 +309,48 @@ def test_sender_process_sends_each_message_once_and_answers_each(simulator):
     templated = [m for m in sent if m["body"].get("type") == "template"]
     assert len(templated) == sum(1 for index in answers if index % 2 and index not in failed)
     assert templated[0]["body"]["template"]["name"] == "promo"
+
+
+def test_a_parked_sender_process_serves_the_next_run_then_ends_unused(simulator, monkeypatch):
+    """Odoo's cron gives a dispatch ten seconds a job: the next job takes the process the last one
+    parked (its imports are not made again), and a process nobody takes ends after PARK_SECONDS."""
+    monkeypatch.setattr(sending, "PARK_SECONDS", 0.5)
+    send = made_meta(simulator)._send_or_error
+    first = sender_process(4)
+    first.park()
+    for run in range(2):
+        pipeline = sender_process(4)
+        assert pipeline is first
+        with kept(pipeline):
+            pipeline.submit(run, send, OutboundMessage(to=f"+3247030{run:04d}", text="hi", client_ref=f"cc-pk-{run}"))
+            assert [key for key, _result in pipeline.collect(timeout=5)] == [run]
+        assert pipeline.alive  # parked
+    other = sender_process(4, prepare=("meta",))  # other settings: another process
+    assert other is not first
+    other.close()
+    deadline = time.monotonic() + 5
+    while first.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not first.alive
+    fresh = sender_process(4)
+    assert fresh is not first and fresh.alive
+    fresh.close()
+    assert len(sent_messages(simulator)) == 2
+
+
+def test_a_sender_process_is_not_kept_after_a_failed_run_nor_taken_once_dead():
+    failed = sender_process(2)
+    with pytest.raises(RuntimeError), kept(failed):
+        raise RuntimeError("the run failed")
+    assert not failed.alive
+    parked = sender_process(2)
+    assert parked is not failed
+    parked.park()
+    parked._process.kill()
+    parked._process.wait()
+    fresh = sender_process(2)
+    assert fresh is not parked and fresh.alive
+    fresh.close()
 
 
 def test_sender_process_starts_what_is_flushed_before_the_next_collect(simulator):
