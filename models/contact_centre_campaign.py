@@ -664,13 +664,12 @@ class ContactCentreCampaign(models.Model):
         settled by the provider's callbacks (``message._settle_abandoned_claims``).
 
         Odoo's cron calls this again and again in one job, ten times and for ten seconds at least
-        (``ir.cron._run_job``): the first call sends until the job's time is up, and the calls
-        after it send nothing (each would start a sender process, a second or two of imports for
-        Infobip, to send one turn). The job then ends, rescheduled at once, and the cron workers
-        are woken for the next one (Odoo wakes them only with ``ODOO_NOTIFY_CRON_CHANGES``: the
-        next job would wait for their minute's poll)."""
+        (``ir.cron._run_job``): the first call sends until the job's time is up (then wakes the
+        cron for the next job: ``message._send_pipelined``), and a call after it returns at once
+        (it started a sender process only to find the time up). The job then ends, rescheduled at
+        once."""
         if not self._commit():
-            return  # the job's time is up: the next job, woken by the call that used it, goes on
+            return  # the job's time is up: the next job goes on
         Message = self.env["contact.centre.message"]
         Message._retrying(Message._settle_abandoned_claims, give_up=None)
         Message._retrying(self._start_due, give_up=None)
@@ -680,10 +679,7 @@ class ContactCentreCampaign(models.Model):
             campaign._dispatch()
         # Recipients still due (time was up) bring the cron back at once; those waiting for a
         # retry or the end of quiet hours have their own trigger.
-        remaining = self._due_recipient_count()
-        if not self._commit(remaining=remaining) and remaining:
-            self._dispatch_cron()._trigger()
-            self._commit()
+        self._commit(remaining=self._due_recipient_count())
 
     @api.model
     def _due_recipient_count(self):

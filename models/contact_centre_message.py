@@ -1315,6 +1315,7 @@ class ContactCentreMessage(models.Model):
         cores. ``keep()`` returns the records every turn reads (the campaign, its templates and
         configurations): kept in cache across the turns' commits, read again once a second.
         ``unclaimed()`` is called when the claim made ahead was rolled back (``_record_turn``).
+        Stopped by the cron's time with work left, it wakes the cron for the next job.
         """
         limit = self._max_in_flight()
         # Claimed at least per turn: a turn costs some ten round trips to PostgreSQL whatever its
@@ -1325,7 +1326,7 @@ class ContactCentreMessage(models.Model):
         pipeline = sender_process(limit, prepare=own_process) if own_process else SendPipeline(limit)
         bookings = self.env["contact.centre.provider.mixin"]._bookings_connection()
         with self._claim_token() as token, bookings, kept(pipeline):
-            claiming, ahead_until, kept_until = True, 0.0, 0.0
+            claiming, time_up, ahead_until, kept_until = True, False, 0.0, 0.0
             claimed, hand_overs = 0, []  # claimed in the open transaction: handed over once it is committed
             while claiming or len(pipeline) or hand_overs:
                 if hand_overs:
@@ -1339,6 +1340,7 @@ class ContactCentreMessage(models.Model):
                 keeping = keep is not None and time.monotonic() < kept_until
                 if not self._commit_sending(claimed, keep=keep() if keeping else None):
                     claiming = False  # time is up: what is in flight is recorded, nothing more claimed
+                    time_up = True
                 if not keeping:
                     kept_until = time.monotonic() + KEEP_SECONDS
                 for key, send, message, at, book in booked(hand_overs):
@@ -1356,8 +1358,18 @@ class ContactCentreMessage(models.Model):
                     claiming = claimed is None or bool(claimed) or bool(len(pipeline))
                     claimed = claimed or 0
             self._commit_sending(0)
+        if time_up:
+            self._wake_own_cron()
         if pipeline.rebooked:
             _logger.info("%s messages booked again: their thread woke too late for their time", pipeline.rebooked)
+
+    @api.model
+    def _wake_own_cron(self):
+        """Run again soon the cron job running this, whose time was up with work left. Odoo
+        reschedules such a job, but wakes no cron worker for it (only with
+        ``ODOO_NOTIFY_CRON_CHANGES``): the next job would wait for the workers' minute poll (20,000
+        campaign recipients through a server's cron: 157 s, two waits of 61 s; 33 s woken)."""
+        self.env["ir.cron"].browse(self.env.context["cron_id"])._trigger()
 
     @api.model
     def _record_turn(self, record, answers, claim_pending):

@@ -613,25 +613,23 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
 
     def test_a_cron_job_whose_time_is_up_sends_nothing_and_the_next_job_is_woken(self):
         """Odoo's cron calls the dispatch again and again in one job: once the job's time is up a
-        call sends nothing (it would start a sender process for one turn), and the call that used
-        the time up, recipients still due, wakes the cron for the next job (Odoo reschedules the
+        call sends nothing (it started a sender process only to find the time up), and the call
+        whose time ran out while sending wakes the cron for the next job (Odoo reschedules the
         job, but wakes no cron worker)."""
         campaign = self.campaign(state="running")
+        cron = campaign._dispatch_cron()
         Message, Campaign = self.env["contact.centre.message"], self.env["contact.centre.campaign"]
-        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", campaign._dispatch_cron().id)])
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
         with patch.object(type(Message), "_commit_sending", return_value=False):
             self.run_cron()
         self.assertFalse(campaign.audience_ready)
         self.assertFalse(sent_messages(self.simulator_url))
 
-        def time_up_at_the_end(_self, _handed_over, remaining=None, keep=None):
-            return remaining is None  # the end of the call reports what is left
+        def time_up_once_handed_over(_self, handed_over, remaining=None, keep=None):
+            return not handed_over  # up at the first commit of a claim: what it claimed still leaves
 
-        with (
-            patch.object(type(Message), "_commit_sending", autospec=True, side_effect=time_up_at_the_end),
-            patch.object(type(Campaign), "_due_recipient_count", return_value=3),
-        ):
-            self.run_cron()
+        with patch.object(type(Message), "_commit_sending", autospec=True, side_effect=time_up_once_handed_over):
+            Campaign.with_context(cron_id=cron.id)._process_dispatch()
         self.assertEqual(len(sent_messages(self.simulator_url)), 2)  # Ana and Ben on WhatsApp
         woken = self.env["ir.cron.trigger"].search([("cron_id", "=", campaign._dispatch_cron().id)]) - triggers
         self.assertEqual(len(woken), 1)

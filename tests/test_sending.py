@@ -1,5 +1,6 @@
 import time
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -133,6 +134,22 @@ class TestSending(SimulatorMixin, ContactCentreData, HttpCase):
         message = self.whatsapp_thread()._send_message(text="by cron")
         self.env.ref("contact_centre.ir_cron_contact_centre_send_queue").method_direct_trigger()
         self.assertEqual(message.status, "sent")
+
+    def test_a_queue_left_when_the_cron_time_is_up_wakes_the_cron(self):
+        """The send queue shares the campaigns' pipeline: stopped by its cron job's time with
+        messages claimed, it wakes the cron for the next job (Odoo would leave it to the workers'
+        minute poll)."""
+        message = self.whatsapp_thread()._send_message(text="late in the job")
+        cron = self.env.ref("contact_centre.ir_cron_contact_centre_send_queue")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+
+        def time_up_once_handed_over(_self, handed_over, remaining=None, keep=None):
+            return not handed_over
+
+        with patch.object(type(self.Message), "_commit_sending", autospec=True, side_effect=time_up_once_handed_over):
+            self.Message.with_context(cron_id=cron.id)._send_queued()
+        self.assertEqual(message.status, "sent")  # claimed before the time was up: it still left
+        self.assertEqual(len(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]) - triggers), 1)
 
 
 @tagged("post_install", "-at_install")
