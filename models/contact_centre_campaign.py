@@ -131,7 +131,12 @@ class ContactCentreCampaign(models.Model):
         help="The whole message as the first listed contact (the oldest) will see it; with the template's "
         "sample values while no contact is listed.",
     )
-    preview_contact_id = fields.Many2one("contact.centre.contact", "Previewed For", compute="_compute_template_preview")
+    preview_contact_id = fields.Many2one(
+        "contact.centre.contact",
+        "Previewed For",
+        compute="_compute_preview_contact",
+        help="The contact the previews and the SMS estimate are rendered for: the first listed.",
+    )
     review_count = fields.Integer("To Review", compute="_compute_statistics")
     unconfirmed_count = fields.Integer(
         "Awaiting Confirmation",
@@ -331,34 +336,39 @@ class ContactCentreCampaign(models.Model):
             )
             campaign.audience_count = count
 
-    @api.depends("template_id.full_preview", "contact_ids")
+    @api.depends("contact_ids")
+    def _compute_preview_contact(self):
+        """The first listed contact by id, saved or not (the form adds the last picked first),
+        without reading the whole list."""
+        Contact = self.env["contact.centre.contact"]
+        for campaign in self:
+            if isinstance(campaign.id, int):
+                first = Contact.search([("campaign_ids", "in", campaign.id)], order="id", limit=1)
+            else:
+                first = campaign.contact_ids.sorted(lambda contact: contact._origin.id or 0)[:1]
+            campaign.preview_contact_id = first
+
+    @api.depends("template_id.full_preview", "preview_contact_id")
     def _compute_template_preview(self):
         for campaign in self:
-            template = campaign.template_id
-            contact = campaign._sample_contact() if template else self.env["contact.centre.contact"]
+            template, contact = campaign.template_id, campaign.preview_contact_id
             values = template._render_values(contact) if contact else template._sample_values()
             campaign.template_preview = template._render_full_preview(values) if template else False
-            campaign.preview_contact_id = contact
 
-    @api.depends("template_id", "sms_template_id", "channel", "audience_count", "sms_segment_cost")
+    @api.depends(
+        "template_id", "sms_template_id", "channel", "audience_count", "sms_segment_cost", "preview_contact_id"
+    )
     def _compute_sms_estimate(self):
         for campaign in self:
             template = campaign.template_id if campaign.channel == "sms" else campaign.sms_template_id
-            sample = campaign._sample_contact()
+            contact = campaign.preview_contact_id
             text = template.body_text or "" if template else ""
-            if template and sample:
-                text = template._render_preview(template._render_values(sample))
+            if template and contact:
+                text = template._render_preview(template._render_values(contact))
             segments = sms_info(text).segments
             campaign.sms_segments = segments
             sms_contacts = campaign.audience_count if campaign.channel == "sms" else 0
             campaign.sms_cost_estimate = segments * sms_contacts * campaign.sms_segment_cost
-
-    def _sample_contact(self):
-        """One contact of the campaign's list, the first by id (saved or not: the form adds the
-        last picked first), without reading the whole list."""
-        if isinstance(self.id, int):
-            return self.env["contact.centre.contact"].search([("campaign_ids", "in", self.id)], order="id", limit=1)
-        return self.contact_ids.sorted(lambda contact: contact._origin.id or 0)[:1]
 
     # Lifecycle
 
