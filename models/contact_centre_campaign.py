@@ -337,9 +337,10 @@ class ContactCentreCampaign(models.Model):
             campaign.audience_count = count
 
     @api.depends("contact_ids")
+    @api.depends_context("uid", "allowed_company_ids")
     def _compute_preview_contact(self):
-        """The first listed contact by id, saved or not (the form adds the last picked first),
-        without reading the whole list."""
+        """The first listed contact by id that the reader may see (its record rules), saved or not
+        (the form adds the last picked first), without reading the whole list."""
         Contact = self.env["contact.centre.contact"]
         for campaign in self:
             if isinstance(campaign.id, int):
@@ -351,7 +352,9 @@ class ContactCentreCampaign(models.Model):
     @api.depends("template_id.full_preview", "preview_contact_id")
     def _compute_template_preview(self):
         for campaign in self:
-            template, contact = campaign.template_id, campaign.preview_contact_id
+            # The template as the related field it replaces read it (sudo): the contact is the
+            # reader's own (``preview_contact_id``, searched under their rules).
+            template, contact = campaign.template_id.sudo(), campaign.preview_contact_id
             values = template._render_values(contact) if contact else template._sample_values()
             campaign.template_preview = template._render_full_preview(values) if template else False
 

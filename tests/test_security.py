@@ -334,6 +334,35 @@ class TestCompaniesAreSeparate(TwoCompanies, HttpCase):
             self.env["contact.centre.campaign"].with_user(self.supervisor).search([("name", "=", "B's promo")])
         )
 
+    def test_a_campaign_preview_shows_only_a_contact_its_reader_may_see(self):
+        """A campaign of company B listing a contact of company A too (a user of both companies
+        may list one): B's supervisor's preview is rendered for B's contact, never A's, and opens
+        even when the template is A's (read as the related field it replaced read it)."""
+        Contact = self.env["contact.centre.contact"]
+        contact_a = Contact.create({"name": "Aldo of A", "whatsapp_number": "+32470999001"})
+        contact_b = Contact.with_company(self.company_b).create({"name": "Bo of B", "whatsapp_number": "+32470999002"})
+        template_a = self.env["contact.centre.template"].create(
+            {"name": "A's hello", "channel": "sms", "body_text": "Hello {{name}}"}
+        )
+        campaign_b = (
+            self.env["contact.centre.campaign"]
+            .with_company(self.company_b)
+            .create(
+                {
+                    "name": "B's mixed list",
+                    "channel": "sms",
+                    "template_id": template_a.id,
+                    "contact_ids": [fields.Command.set((contact_a | contact_b).ids)],
+                }
+            )
+        )
+        self.assertEqual(campaign_b.preview_contact_id, contact_a)  # the first by id, for a user of both
+        self.env.invalidate_all()  # as a request of B's supervisor reads them: from the database
+        as_b = campaign_b.with_user(self.supervisor_b).with_company(self.company_b)
+        self.assertEqual((contact_b.company_id, as_b.preview_contact_id), (self.company_b, contact_b))
+        self.assertEqual(as_b.template_preview, "Hello Bo of B")
+        self.assertNotIn("Aldo", as_b.template_preview)
+
     def test_an_empty_filter_is_nobody(self):
         for empty in (False, "[]"):
             campaign = self.env["contact.centre.campaign"].create({"name": "Empty", "filter_domain": empty})
