@@ -6,7 +6,8 @@ crash test (which kills it mid-campaign and starts it again).
 
 ``setup`` makes a Meta number and a campaign of RECIPIENTS contacts (ORM), scheduled. ``run``
 dispatches what is due and prints one JSON line: messages sent by this run, seconds, messages/s,
-peak RSS in MB, CPU seconds of the run, its sender process and its PostgreSQL backend; with SECONDS, it runs as the dispatch cron does with that much time, and stops
+peak RSS in MB, CPU seconds of the run, its sender process and its PostgreSQL backend, the wait for
+the sender process; with SECONDS, it runs as the dispatch cron does with that much time, and stops
 when the cron's time is up (``ir.cron._commit_progress``).
 
 The dispatch benchmark's steps, each printing one JSON line:
