@@ -51,6 +51,7 @@ class ContactCentreCampaign(models.Model):
     _description = "Contact Centre Campaign"
     _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "id DESC"
+    _check_company_auto = True
 
     name = fields.Char(required=True, tracking=True)
     active = fields.Boolean(default=True)
@@ -72,6 +73,7 @@ class ContactCentreCampaign(models.Model):
         "campaign_id",
         "contact_id",
         "Contacts",
+        check_company=True,
     )
     listed_count = fields.Integer("Listed Contacts", compute="_compute_listed_count")
     listed_truncated = fields.Boolean(compute="_compute_listed_count")
@@ -88,20 +90,25 @@ class ContactCentreCampaign(models.Model):
         "company, each once, before exclusions (opted out, no number, a number another contact has).",
     )
     template_id = fields.Many2one(
-        "contact.centre.template", "Template", domain="[('channel', 'in', (channel, False))]", tracking=True
+        "contact.centre.template",
+        "Template",
+        domain="[('channel', 'in', (channel, False))]",
+        tracking=True,
+        check_company=True,
     )
     sms_template_id = fields.Many2one(
         "contact.centre.template",
         "SMS Template",
         domain="[('channel', '=', 'sms')]",
+        check_company=True,
         help="Used for contacts reached by SMS when the channel is Both or with the SMS fallback.",
     )
     sms_fallback = fields.Boolean(
         "Fall Back to SMS",
         help="Send by SMS when WhatsApp cannot reach a contact (no number, opted out, undeliverable).",
     )
-    whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number")
-    sms_config_id = fields.Many2one("contact.centre.sms.config", "SMS Provider")
+    whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number", check_company=True)
+    sms_config_id = fields.Many2one("contact.centre.sms.config", "SMS Provider", check_company=True)
     quiet_hours_start = fields.Float(
         "Quiet From", default=21.0, help="No sending from this hour, in the contact's time zone."
     )
@@ -110,7 +117,7 @@ class ContactCentreCampaign(models.Model):
     sms_segment_cost = fields.Float("Cost per SMS Segment", digits=(16, 4))
     keyword = fields.Char(help="Inbound campaigns: the word that enrols whoever sends it, e.g. JOIN.")
     reply_text = fields.Text("Reply", help="Inbound campaigns: the answer sent to each new member.")
-    test_contact_id = fields.Many2one("contact.centre.contact", "Test Contact")
+    test_contact_id = fields.Many2one("contact.centre.contact", "Test Contact", check_company=True)
     stop_reason = fields.Char(readonly=True, copy=False)
     audience_ready = fields.Boolean(readonly=True, copy=False, help="Recipients were listed when the campaign started.")
     recipient_ids = fields.One2many("contact.centre.campaign.recipient", "campaign_id", "Recipient Lines")
@@ -421,8 +428,10 @@ class ContactCentreCampaign(models.Model):
         self.write({"state": "running"})
 
     def action_test_send(self):
-        """Send the campaign's message to its test contact now (not counted in the campaign)."""
+        """Send the campaign's message to its test contact now (not counted in the campaign): for
+        those who may edit the campaign (agents read it; they do not send on its behalf)."""
         self.ensure_one()
+        self.check_access("write")
         if not self.test_contact_id:
             raise UserError(self.env._("Choose the contact the test is sent to."))
         self._check_ready()

@@ -64,6 +64,7 @@ class ContactCentreTemplate(models.Model):
     _description = "Message Template"
     _inherit = ["mail.thread"]
     _order = "name"
+    _check_company_auto = True
 
     name = fields.Char(required=True, tracking=True)
     active = fields.Boolean(default=True)
@@ -74,7 +75,9 @@ class ContactCentreTemplate(models.Model):
     )
     body_html = fields.Html("Formatted Body", sanitize=True)
     variable_ids = fields.One2many("contact.centre.template.variable", "template_id", "Variables", copy=True)
-    whatsapp_config_id = fields.Many2one("contact.centre.whatsapp.config", "WhatsApp Number", ondelete="cascade")
+    whatsapp_config_id = fields.Many2one(
+        "contact.centre.whatsapp.config", "WhatsApp Number", ondelete="cascade", check_company=True
+    )
     meta_template_name = fields.Char(
         "Meta Template Name", help="Lower case letters, digits and underscores, as registered at Meta."
     )

@@ -334,29 +334,102 @@ class TestCompaniesAreSeparate(TwoCompanies, HttpCase):
             self.env["contact.centre.campaign"].with_user(self.supervisor).search([("name", "=", "B's promo")])
         )
 
-    def test_a_campaign_preview_shows_only_a_contact_its_reader_may_see(self):
-        """A campaign of company B listing a contact of company A too (a user of both companies
-        may list one): B's supervisor's preview is rendered for B's contact, never A's, and opens
-        even when the template is A's (read as the related field it replaced read it)."""
-        Contact = self.env["contact.centre.contact"]
-        contact_a = Contact.create({"name": "Aldo of A", "whatsapp_number": "+32470999001"})
-        contact_b = Contact.with_company(self.company_b).create({"name": "Bo of B", "whatsapp_number": "+32470999002"})
+    def test_a_campaign_takes_only_its_companys_numbers_templates_and_contacts(self):
+        """Found by RPC as company B's supervisor: a campaign of B took A's WhatsApp number,
+        templates and contacts (ids are written without being read); it was scheduled, and each of its
+        messages failed only as it left (the send-time check). Its number, providers, templates and
+        contacts are now of its company (templates may be shared), refused when written, for a user of
+        both companies too."""
         template_a = self.env["contact.centre.template"].create(
             {"name": "A's hello", "channel": "sms", "body_text": "Hello {{name}}"}
+        )
+        template_shared = template_a.copy({"name": "Everyone's hello", "company_id": False})
+        crossings = {
+            "whatsapp_config_id": self.whatsapp_config.id,
+            "sms_config_id": self.infobip_a.id,
+            "template_id": template_a.id,
+            "sms_template_id": template_a.id,
+            "test_contact_id": self.contact_free.id,
+            "contact_ids": [fields.Command.link(self.contact_free.id)],
+        }
+        Campaign = self.env["contact.centre.campaign"].with_company(self.company_b)
+        campaign_b = Campaign.with_user(self.supervisor_b).create({"name": "B's promo"})
+        for user in (self.supervisor_b, self.env.user):  # B's supervisor, and a user of both companies
+            for field, value in crossings.items():
+                with self.subTest(user=user.login, field=field), self.assertRaisesRegex(UserError, "company"):
+                    campaign_b.with_user(user).write({field: value})
+                with self.subTest(user=user.login, field=field, create=True), self.assertRaises(UserError):
+                    Campaign.with_user(user).create({"name": "B's other promo", field: value})
+        campaign_b.with_user(self.supervisor_b).write(
+            {
+                "whatsapp_config_id": self.whatsapp_b.id,
+                "sms_config_id": self.infobip_b.id,
+                "template_id": template_shared.id,
+                "test_contact_id": self.contact_b.id,
+                "contact_ids": [fields.Command.set(self.contact_b.ids)],
+            }
+        )
+        self.assertEqual((campaign_b.whatsapp_config_id, campaign_b.contact_ids), (self.whatsapp_b, self.contact_b))
+        # A WhatsApp template of B registered on A's number: refused too.
+        with self.assertRaisesRegex(UserError, "company"):
+            self.env["contact.centre.template"].with_user(self.supervisor_b).with_company(self.company_b).create(
+                {"name": "B's hello", "body_text": "Hello", "whatsapp_config_id": self.whatsapp_config.id}
+            )
+
+    def test_agents_do_not_send_a_campaigns_test(self):
+        """The form's *Send Test* is a supervisor's button; by RPC, an agent (who reads campaigns)
+        is refused and nothing leaves."""
+        template = self.env["contact.centre.template"].create(
+            {"name": "Promo", "channel": "sms", "body_text": "Hello {{name}}"}
+        )
+        campaign = self.env["contact.centre.campaign"].create(
+            {
+                "name": "Promo",
+                "channel": "sms",
+                "template_id": template.id,
+                "sms_config_id": self.twilio_config.id,
+                "test_contact_id": self.contact_agent.id,
+            }
+        )
+        messages = self.env["contact.centre.message"].search_count([])
+        with self.assertRaises(AccessError), mute_logger("odoo.addons.base.models.ir_model"):
+            campaign.with_user(self.agent).action_test_send()
+        self.assertEqual(self.env["contact.centre.message"].search_count([]), messages)
+        view = campaign.with_user(self.agent).get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertNotIn("action_test_send", view)
+        self.assertIn(
+            "action_test_send",
+            campaign.with_user(self.supervisor).get_views([(False, "form")])["views"]["form"]["arch"],
+        )
+
+    def test_a_campaign_preview_shows_only_a_contact_its_reader_may_see(self):
+        """A campaign of company B listing a contact that later moved to company A (a campaign takes
+        only its company's contacts, but a contact's company may change after): B's supervisor's
+        preview is rendered for B's contact, never A's, and opens even when the template too moved
+        to A (read as the related field it replaced read it)."""
+        Contact = self.env["contact.centre.contact"].with_company(self.company_b)
+        moved = Contact.create({"name": "Aldo, now of A", "whatsapp_number": "+32470999001"})
+        contact_b = Contact.create({"name": "Bo of B", "whatsapp_number": "+32470999002"})
+        template = (
+            self.env["contact.centre.template"]
+            .with_company(self.company_b)
+            .create({"name": "Hello, now A's", "channel": "sms", "body_text": "Hello {{name}}"})
         )
         campaign_b = (
             self.env["contact.centre.campaign"]
             .with_company(self.company_b)
             .create(
                 {
-                    "name": "B's mixed list",
+                    "name": "B's list",
                     "channel": "sms",
-                    "template_id": template_a.id,
-                    "contact_ids": [fields.Command.set((contact_a | contact_b).ids)],
+                    "template_id": template.id,
+                    "contact_ids": [fields.Command.set((moved | contact_b).ids)],
                 }
             )
         )
-        self.assertEqual(campaign_b.preview_contact_id, contact_a)  # the first by id, for a user of both
+        for record in (moved, template):
+            record.write({"company_id": self.company_a.id})
+        self.assertEqual(campaign_b.preview_contact_id, moved)  # the first by id, for a user of both
         self.env.invalidate_all()  # as a request of B's supervisor reads them: from the database
         as_b = campaign_b.with_user(self.supervisor_b).with_company(self.company_b)
         self.assertEqual((contact_b.company_id, as_b.preview_contact_id), (self.company_b, contact_b))
