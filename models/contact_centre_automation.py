@@ -28,6 +28,7 @@ class ContactCentreAutomation(models.Model):
     _description = "Contact Centre Automation"
     _inherit = ["mail.thread"]
     _order = "sequence, id"
+    _check_company_auto = True
 
     name = fields.Char(required=True, tracking=True)
     active = fields.Boolean(default=True, tracking=True)
@@ -43,11 +44,15 @@ class ContactCentreAutomation(models.Model):
     script_id = fields.Many2one(
         "contact.centre.script",
         "Suggested Script",
+        check_company=True,
         help="Keyword automations may suggest a script instead of replying.",
     )
-    chatbot_id = fields.Many2one("whatsapp.chatbot", "Chatbot", ondelete="restrict")
+    chatbot_id = fields.Many2one("whatsapp.chatbot", "Chatbot", ondelete="restrict", check_company=True)
     calendar_id = fields.Many2one(
-        "resource.calendar", "Business Hours", help="Outside-hours auto-replies: the working time of the team."
+        "resource.calendar",
+        "Business Hours",
+        check_company=True,
+        help="Outside-hours auto-replies: the working time of the team.",
     )
     stop_processing = fields.Boolean(
         "Stop Further Automations", default=True, help="When this rule fires, later rules are not run."

@@ -376,6 +376,35 @@ class TestCompaniesAreSeparate(TwoCompanies, HttpCase):
                 {"name": "B's hello", "body_text": "Hello", "whatsapp_config_id": self.whatsapp_config.id}
             )
 
+    def test_an_automation_takes_only_its_companys_script_chatbot_and_hours(self):
+        """The same for automations: B's automation starting A's chatbot would talk to B's customers
+        with A's steps."""
+        script_a = self.env["contact.centre.script"].create({"name": "A's script", "content_text": "A's answer"})
+        chatbot_a = self.env["whatsapp.chatbot"].create({"name": "A's bot"})
+        crossings = {
+            "script_id": script_a.id,
+            "chatbot_id": chatbot_a.id,
+            "calendar_id": self.company_a.resource_calendar_id.id,
+        }
+        automation_b = (
+            self.env["contact.centre.automation"]
+            .with_company(self.company_b)
+            .create(
+                {
+                    "name": "B's welcome",
+                    "automation_type": "auto_reply",
+                    "trigger_type": "first_message",
+                    "response_message": "Welcome to B!",
+                }
+            )
+        )
+        self.assertEqual(automation_b.company_id, self.company_b)
+        for field, value in crossings.items():
+            with self.subTest(field=field), self.assertRaisesRegex(UserError, "company"):
+                automation_b.write({field: value})
+        automation_b.write({"calendar_id": self.company_b.resource_calendar_id.id})
+        self.assertEqual(automation_b.calendar_id.company_id, self.company_b)
+
     def test_agents_do_not_send_a_campaigns_test(self):
         """The form's *Send Test* is a supervisor's button; by RPC, an agent (who reads campaigns)
         is refused and nothing leaves."""
