@@ -375,6 +375,17 @@ def _end_parked(key, pipeline):
     pipeline.close()
 
 
+def end_parked():
+    """End the sender processes kept for a next run, now (the benchmark counts their CPU once
+    they have ended)."""
+    with _parked_lock:
+        parked = list(_parked.values())
+        _parked.clear()
+    for pipeline, timer in parked:
+        timer.cancel()
+        pipeline.close()
+
+
 def sender_process(max_in_flight, prepare=()):
     """A ``ProcessSendPipeline``: the one a run parked with these settings if it is still alive,
     else a new one. Odoo's cron gives a dispatch ten seconds a job: each job starting its own

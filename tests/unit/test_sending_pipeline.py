@@ -39,6 +39,7 @@ from tools.sending import (
     booked,
     booking_rate,
     busiest_window,
+    end_parked,
     kept,
     make_reference,
     pace,
@@ -336,6 +337,19 @@ def test_a_parked_sender_process_serves_the_next_run_then_ends_unused(simulator,
     assert fresh is not first and fresh.alive
     fresh.close()
     assert len(sent_messages(simulator)) == 2
+
+
+def test_parked_sender_processes_end_when_told():
+    """The benchmark reads a sender process's CPU once it has ended: ``end_parked`` ends the kept
+    ones at once."""
+    pipeline = sender_process(3)
+    pipeline.park()
+    assert pipeline.alive
+    end_parked()
+    assert not pipeline.alive
+    fresh = sender_process(3)
+    assert fresh is not pipeline
+    fresh.close()
 
 
 def test_a_sender_process_is_not_kept_after_a_failed_run_nor_taken_once_dead():
