@@ -3,6 +3,7 @@ from . import res_users
 from . import res_config_settings
 from . import contact_centre_provider_mixin
 from . import contact_centre_health_mixin
+from . import contact_centre_company_mixin
 from . import contact_centre_whatsapp_config
 from . import contact_centre_whatsapp_flow
 from . import contact_centre_sms_config

@@ -26,7 +26,7 @@ class ContactCentreAutomation(models.Model):
 
     _name = "contact.centre.automation"
     _description = "Contact Centre Automation"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "contact.centre.company.mixin"]
     _order = "sequence, id"
     _check_company_auto = True
 

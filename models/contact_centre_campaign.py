@@ -49,7 +49,7 @@ class ContactCentreCampaign(models.Model):
 
     _name = "contact.centre.campaign"
     _description = "Contact Centre Campaign"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "contact.centre.company.mixin"]
     _order = "id DESC"
     _check_company_auto = True
 

@@ -62,7 +62,7 @@ class ContactCentreTemplate(models.Model):
 
     _name = "contact.centre.template"
     _description = "Message Template"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "contact.centre.company.mixin"]
     _order = "name"
     _check_company_auto = True
 
