@@ -2,7 +2,7 @@
 
 Packages made by OpenAPI Generator (Infobip's SDK) import every API and model in their
 ``__init__``: about 800 pydantic models, over a second of CPU in every process that sends through
-Infobip, which uses 7 of them. ``lazy_packages`` puts in place of such packages modules that import
+Infobip, which sends with some 60 of them. ``lazy_packages`` puts in place of such packages modules that import
 each name of their ``__init__`` from its own submodule when it is first read, as that ``__init__``
 would have bound it. A name the ``__init__`` does not import (``__version__``...) runs the real
 ``__init__`` in the module, which from then on is the package as it ships.

@@ -41,10 +41,10 @@ from .health import NO_CREDIT, NOT_CONFIGURED, OK, UNKNOWN, HealthResult, failur
 
 @functools.cache
 def sdk():
-    """The parts of ``infobip-api-python-client`` used here, imported on first use and alone: the
-    package imports its ~800 pydantic models as it is imported (over a second of CPU), which every
-    Odoo process (each worker, each restart after a crash) and each sender process would otherwise
-    pay, Infobip or not."""
+    """The parts of ``infobip-api-python-client`` used here, imported on first use (every Odoo
+    process, each worker, each restart after a crash, would otherwise pay it at start, Infobip or
+    not) and alone: the package imports its ~800 pydantic models as it is imported, over a second of
+    CPU of each process that sends through Infobip (``tools/lazy_package.py``)."""
     lazy_packages("infobip_api_client", "infobip_api_client.api", "infobip_api_client.models")
     from infobip_api_client import ApiClient, Configuration, SmsApi  # noqa: F401, PLC0415 - returned through locals()
     from infobip_api_client.exceptions import ApiException  # noqa: F401, PLC0415 - returned through locals()
