@@ -367,8 +367,9 @@ class ContactCentreContact(models.Model):
         """What people may not change by writing the contact, whatever their access rights:
         consent (it changes only through the paths that record its source; administrators may
         import contacts with it), the assigned agent
-        (supervisors reassign; it decides who sees the contact) and the company (emptying it would
-        show the contact to every company)."""
+        (supervisors reassign; it decides who sees the contact), the campaigns that list it (their
+        audience is the supervisors') and the company (emptying it would show the contact to every
+        company)."""
         if self.env.su:
             return
         if CONSENT_FIELDS & vals.keys() and not (creating and self.env.user.has_group(ADMIN_GROUP)):
@@ -379,6 +380,8 @@ class ContactCentreContact(models.Model):
             )
         if "assigned_agent_id" in vals and not self.env.user.has_group(SUPERVISOR_GROUP):
             raise AccessError(self.env._("Only supervisors assign contacts to agents."))
+        if "campaign_ids" in vals and not self.env.user.has_group(SUPERVISOR_GROUP):
+            raise AccessError(self.env._("Only supervisors list contacts on campaigns."))
         if "company_id" in vals and not vals["company_id"]:
             raise UserError(self.env._("A contact belongs to a company."))
         if vals.get("company_id") and vals["company_id"] not in self.env.user.company_ids.ids:

@@ -749,6 +749,10 @@ class TestSmallerGaps(TwoCompanies, HttpCase):
                 contact.write({field: False})
         with self.assertRaises(AccessError):
             thread.with_user(self.agent).action_assign_to(self.agent)
+        campaign = self.env["contact.centre.campaign"].create({"name": "A's promo"})
+        with self.assertRaises(AccessError):  # from the contact's side of the campaign's list
+            contact.write({"campaign_ids": [fields.Command.link(campaign.id)]})
+        self.assertFalse(campaign.contact_ids)
         contact.write({"name": "Renamed by the agent", "email": "un@example.com"})  # what agents may edit
         self.assertEqual(self.contact_free.name, "Renamed by the agent")
 
