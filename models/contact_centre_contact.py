@@ -242,6 +242,16 @@ class ContactCentreContact(models.Model):
                 if number and number != contact._normalize_number(number):
                     raise ValidationError(self.env._("%(number)s is not an E.164 number.", number=number))
 
+    @api.constrains("campaign_ids")
+    def _check_campaign_companies(self):
+        """Listed from the contact's side, only on campaigns of its company (the campaign checks its
+        own side, ``check_company``; a contact moved to another company later keeps its lists)."""
+        for contact in self:
+            if any(campaign.company_id != contact.company_id for campaign in contact.sudo().campaign_ids):
+                raise ValidationError(
+                    self.env._("%(contact)s is listed only on campaigns of its company.", contact=contact.name)
+                )
+
     @api.constrains("whatsapp_number", "sms_number", "company_id")
     def _check_number_has_one_contact(self):
         """A number belongs to one contact per company: two contacts with one number would get

@@ -14,7 +14,7 @@ from unittest.mock import patch
 from twilio.request_validator import RequestValidator
 
 from odoo import fields
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -382,6 +382,9 @@ class TestCompaniesAreSeparate(TwoCompanies, HttpCase):
             }
         )
         self.assertEqual((campaign_b.whatsapp_config_id, campaign_b.contact_ids), (self.whatsapp_b, self.contact_b))
+        # From the contact's side: a contact of A on B's campaign, by a user of both companies.
+        with self.assertRaisesRegex(ValidationError, "campaigns of its company"):
+            self.contact_free.write({"campaign_ids": [fields.Command.link(campaign_b.id)]})
         # A WhatsApp template of B registered on A's number: refused too.
         with self.assertRaises(AccessError):
             self.env["contact.centre.template"].with_user(self.supervisor_b).with_company(self.company_b).create(
