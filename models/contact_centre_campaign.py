@@ -362,8 +362,11 @@ class ContactCentreCampaign(models.Model):
             # The template as the related field it replaces read it (sudo): the contact is the
             # reader's own (``preview_contact_id``, searched under their rules).
             template, contact = campaign.template_id.sudo(), campaign.preview_contact_id
+            if not template:
+                campaign.template_preview = False
+                continue
             values = template._render_values(contact) if contact else template._sample_values()
-            campaign.template_preview = template._render_full_preview(values) if template else False
+            campaign.template_preview = template._render_full_preview(values)
 
     @api.depends(
         "template_id", "sms_template_id", "channel", "audience_count", "sms_segment_cost", "preview_contact_id"

@@ -6,7 +6,7 @@ from psycopg2.errors import SerializationFailure
 
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 from odoo.tools import SQL
 
 from ..tools.orm_cache import cached_values, restore_cached
@@ -318,6 +318,13 @@ class TestCampaign(SimulatorMixin, ContactCentreCase):
         unlisted = self.campaign(contact_ids=[])
         self.assertFalse(unlisted.preview_contact_id)
         self.assertEqual(unlisted.template_preview, self.wa_template.full_preview)  # the sample values
+        # Contacts picked before the template (the form computes the preview at each change).
+        untemplated = self.campaign(contact_ids=[fields.Command.set(self.ana.ids)], template_id=False)
+        self.assertEqual((untemplated.preview_contact_id, untemplated.template_preview), (self.ana, False))
+        with Form(self.env["contact.centre.campaign"]) as form:  # the same, unsaved, as the form asks
+            form.name = "Picked first"
+            form.contact_ids.add(self.ana)
+            self.assertEqual((form.preview_contact_id, form.template_preview), (self.ana, False))
 
     # Issue #11: an empty audience, conversations, one message per number, statistics.
 
