@@ -378,12 +378,9 @@ def _end_parked(key, pipeline):
 def end_parked():
     """End the sender processes kept for a next run, now (the benchmark counts their CPU once
     they have ended)."""
-    with _parked_lock:
-        parked = list(_parked.values())
-        _parked.clear()
-    for pipeline, timer in parked:
+    for key, (pipeline, timer) in list(_parked.items()):
         timer.cancel()
-        pipeline.close()
+        _end_parked(key, pipeline)
 
 
 def sender_process(max_in_flight, prepare=()):
