@@ -19,14 +19,12 @@ import sys
 import time
 from collections import Counter
 
-import requests
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 import common  # noqa: E402
 from common import addons_path, create_database, drop_database, free_port, sql, start_simulator  # noqa: E402
 
-from tools.simulator.control import configure  # noqa: E402
+from tools.simulator.control import configure, sent_messages  # noqa: E402
 
 WORKER = os.path.join(os.path.dirname(__file__), "dispatch_worker.py")
 MAX_IN_FLIGHT = 100  # contact_centre.max_in_flight, the default
@@ -44,7 +42,7 @@ def kill(process):
 
 
 def received(url):
-    return requests.get(f"{url}/_sim/messages", timeout=120).json()["messages"]
+    return sent_messages(url, timeout=120)
 
 
 def states(db):

@@ -44,8 +44,6 @@ import tempfile
 import time
 from collections import Counter
 
-import requests
-
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from bench_providers import campaign_messages, measure, providers  # noqa: E402
@@ -62,7 +60,7 @@ from common import (  # noqa: E402
 )
 
 from tools.sending import busiest_window  # noqa: E402
-from tools.simulator.control import configure, reset  # noqa: E402
+from tools.simulator.control import configure, reset, sent_messages  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 WORKER = os.path.join(os.path.dirname(__file__), "dispatch_worker.py")
@@ -117,7 +115,7 @@ def fresh_simulator(url, latency_ms):
 
 
 def received(url):
-    return len(requests.get(f"{url}/_sim/messages", timeout=120).json()["messages"])
+    return len(sent_messages(url, timeout=120))
 
 
 def max_in_flight(db):
@@ -179,7 +177,7 @@ def through_cron(db, paths, url, args, settings, name, count):
     finally:
         server.terminate()
         server.wait(timeout=60)
-    arrivals = sorted(m["at"] for m in requests.get(f"{url}/_sim/messages", timeout=120).json()["messages"])
+    arrivals = sorted(m["at"] for m in sent_messages(url, timeout=120))
     seconds = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
     rate = (len(arrivals) - 1) / seconds if seconds else 0.0
     return {"sent": len(arrivals), "seconds": round(seconds, 2), "rate": round(rate, 1), "received": len(arrivals)}
@@ -395,7 +393,7 @@ def report_together(db, paths, url, count, args):
         results = run_together(db, paths, args.processes, departures)
         lines = [line for name in os.listdir(departures) for line in pathlib.Path(departures, name).read_text().split()]
     sent_at = [float(line) for line in lines if line != "late"]
-    messages = requests.get(f"{url}/_sim/messages", timeout=120).json()["messages"]
+    messages = sent_messages(url, timeout=120)
     duplicates = sum(n - 1 for n in Counter(m["to"] for m in messages).values() if n > 1)
     seconds = max(result["seconds"] for result in results)
     # Each run marks what it claims with its own token: how the runs shared the campaign.

@@ -12,9 +12,10 @@ def reset(base_url):
     requests.post(f"{base_url}/_sim/reset", timeout=10).raise_for_status()
 
 
-def sent_messages(base_url):
-    """Every message the simulator accepted since the last reset, in order."""
-    return requests.get(f"{base_url}/_sim/messages", timeout=30).json()["messages"]
+def sent_messages(base_url, timeout=30):
+    """Every message the simulator accepted since the last reset, in order (a benchmark's hundreds
+    of thousands take longer than the default ``timeout``)."""
+    return requests.get(f"{base_url}/_sim/messages", timeout=timeout).json()["messages"]
 
 
 def post_inbound(base_url, **spec):
