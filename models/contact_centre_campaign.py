@@ -56,7 +56,14 @@ class ContactCentreCampaign(models.Model):
     name = fields.Char(required=True, tracking=True)
     active = fields.Boolean(default=True)
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
-    user_id = fields.Many2one("res.users", "Responsible", default=lambda self: self.env.user, tracking=True)
+    user_id = fields.Many2one(
+        "res.users",
+        "Responsible",
+        default=lambda self: self.env.user,
+        tracking=True,
+        check_company=True,
+        help="The filter is evaluated as this user, with their access to contacts: one of the company.",
+    )
     campaign_type = fields.Selection(
         [("outbound", "Outbound Broadcast"), ("inbound", "Inbound Keyword")],
         "Type",
@@ -539,7 +546,9 @@ class ContactCentreCampaign(models.Model):
         is listed plus an explicitly set filter is the audience, never the whole database."""
         self.ensure_one()
         user = (self.user_id or self.create_uid or self.env.user)._origin
-        Contact = self.env["contact.centre.contact"].with_user(user).with_company(self.company_id._origin)
+        # The campaign's company alone: the reader's other companies may not be the responsible's.
+        company = self.company_id._origin
+        Contact = self.env["contact.centre.contact"].with_user(user).with_context(allowed_company_ids=company.ids)
         if isinstance(self.id, int):
             domain = Domain("campaign_ids", "in", self.id)
         else:  # a campaign being edited (form): its contacts as listed on screen

@@ -395,6 +395,33 @@ class TestCompaniesAreSeparate(TwoCompanies, HttpCase):
                 {"name": "B's hello", "body_text": "Hello", "whatsapp_config_id": self.whatsapp_config.id}
             )
 
+    def test_a_user_of_both_companies_opens_a_campaign_of_either(self):
+        """Found in Chromium as the administrator, both companies enabled: B's campaign (its
+        responsible B's supervisor) failed with "Access to unauthorized or invalid companies": its
+        audience is counted as its responsible, who was given the reader's companies. The
+        responsible is one of the campaign's company's users."""
+        campaign_b = (
+            self.env["contact.centre.campaign"]
+            .with_company(self.company_b)
+            .create(
+                {
+                    "name": "B's promo",
+                    "user_id": self.supervisor_b.id,
+                    "contact_ids": [fields.Command.set(self.contact_b.ids)],
+                }
+            )
+        )
+        both = new_test_user(
+            self.env,
+            "cc_supervisor_ab",
+            groups="contact_centre.group_contact_centre_supervisor",
+            company_ids=[self.company_a.id, self.company_b.id],
+        )
+        as_both = campaign_b.with_user(both).with_context(allowed_company_ids=[self.company_a.id, self.company_b.id])
+        self.assertEqual(as_both.read(["audience_count"])[0]["audience_count"], 1)
+        with self.assertRaisesRegex(UserError, "belongs to another company"):
+            campaign_b.write({"user_id": self.supervisor.id})  # A's supervisor cannot be its responsible
+
     def test_an_automation_takes_only_its_companys_script_chatbot_and_hours(self):
         """The same for automations: B's automation starting A's chatbot would talk to B's customers
         with A's steps."""
